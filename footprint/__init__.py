@@ -1,5 +1,47 @@
-"""footprint: measure the energy and carbon footprint of machine-learning runs."""
+"""footprint: measure the energy and carbon footprint of machine-learning runs.
+
+``import footprint`` is light: every public name below is loaded on first use, so pandas,
+matplotlib, codecarbon and torch are imported only by the features that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from footprint._version import __version__
 
-__all__ = ["__version__"]
+# public name -> (module, attribute)
+_LAZY = {
+    "track": ("footprint.tracker", "track"),
+    "current_run": ("footprint.tracker", "current_run"),
+    "Run": ("footprint.tracker", "Run"),
+    "Tracker": ("footprint.tracker", "Tracker"),
+    "Store": ("footprint.store", "Store"),
+    "load_runs": ("footprint.store", "load_runs"),
+    "carbon_intensity": ("footprint.carbon", "carbon_intensity"),
+    "FootprintError": ("footprint.errors", "FootprintError"),
+    "FootprintWarning": ("footprint.errors", "FootprintWarning"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # real imports for type checkers and IDEs only
+    from footprint.carbon import carbon_intensity  # noqa: F401
+    from footprint.errors import FootprintError, FootprintWarning  # noqa: F401
+    from footprint.store import Store, load_runs  # noqa: F401
+    from footprint.tracker import Run, Tracker, current_run, track  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'footprint' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,81 @@
+"""The ``footprint`` command: one small module per subcommand, each calling the library.
+
+:func:`main` turns the project's errors into one clear stderr line and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+# Subcommand modules, each with ``register(app)``; listed here so adding one is one line.
+_COMMANDS = (
+    "footprint.cli.sensors",
+    "footprint.cli.run",
+    "footprint.cli.runs",
+)
+
+
+def _app():
+    import importlib
+
+    import typer
+
+    app = typer.Typer(
+        name="footprint",
+        help="Measure the energy and carbon footprint of machine-learning runs.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    for module in _COMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # a subcommand not built yet
+        mod.register(app)
+    return app
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    import click
+
+    from footprint.errors import FootprintError, UsageError
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    # Library warnings (a degraded sensor...) reach the terminal as one line each.
+    warnings.showwarning = lambda msg, cat, *a, **k: print(
+        f"footprint: warning: {_one_line(str(msg))}", file=sys.stderr
+    )
+    try:
+        result = _app()(args=args, prog_name="footprint", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("footprint: aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        print(f"footprint: error: {_one_line(exc.format_message())}", file=sys.stderr)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            print(f"  (see `{exc.ctx.command_path} --help`)", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, ValueError) as exc:
+        print(f"footprint: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except FootprintError as exc:
+        print(f"footprint: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_ERROR
+    return result if isinstance(result, int) else 0

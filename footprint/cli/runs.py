@@ -1,0 +1,83 @@
+"""``footprint runs``: the saved runs, newest first."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from footprint.cli._common import (
+    StoreOption,
+    fmt_duration,
+    fmt_emissions,
+    fmt_energy,
+    measured_label,
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("runs", help="List the saved runs, newest first.")
+    def runs_command(
+        store: StoreOption = None,
+        limit: Annotated[int | None, typer.Option(help="Show at most N runs.", min=1)] = None,
+        format: Annotated[str, typer.Option(help="table or json.")] = "table",
+    ) -> int:
+        from footprint.errors import UsageError
+        from footprint.store import Store
+
+        if format not in ("table", "json"):
+            raise UsageError(f"--format must be table or json, got {format!r}")
+        st = Store(store)
+        records = st.records()[:limit]
+        if format == "json":
+            keys = (
+                "id",
+                "name",
+                "status",
+                "started_at",
+                "duration_s",
+                "energy_kwh",
+                "emissions_kg",
+                "region",
+                "task",
+                "model",
+                "variant",
+            )
+            json.dump([{k: r.get(k) for k in keys} for r in records], sys.stdout, indent=2)
+            print()
+            return 0
+        if not records:
+            print(f"no runs in {st.path} (run something with footprint.track or footprint run)")
+            return 0
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"runs in {st.path}", title_justify="left")
+        for col, justify in (
+            ("id", "left"),
+            ("name", "left"),
+            ("status", "left"),
+            ("started (UTC)", "left"),
+            ("duration", "right"),
+            ("energy", "right"),
+            ("CO2e", "right"),
+            ("region", "left"),
+            ("how", "left"),
+        ):
+            table.add_column(col, justify=justify, overflow="fold")
+        for r in records:
+            table.add_row(
+                r["id"][:8],
+                r["name"],
+                r["status"],
+                r["started_at"][:19].replace("T", " "),
+                fmt_duration(r["duration_s"]),
+                fmt_energy(r["energy_kwh"]),
+                fmt_emissions(r["emissions_kg"]),
+                r["region"] or "-",
+                measured_label(r["devices"]),
+            )
+        Console(highlight=False).print(table)
+        return 0

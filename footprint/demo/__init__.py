@@ -1,0 +1,1 @@
+"""The ``footprint demo`` command's workload: a full model and its compressed variants."""

@@ -1,0 +1,174 @@
+"""Reading a set of sensors together, the bounded power timeline, and the sampling thread.
+
+Totals never come from here: the tracker differences the exact readings it takes at its own
+boundaries. The sampler only adds intermediate readings, for the timeline (plots, hourly carbon)
+and to keep wrapping counters (RAPL) read often enough.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from footprint.errors import SensorError
+from footprint.sensors.base import Sensor
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative readings of every sensor at one instant (``t`` from the set's clock)."""
+
+    t: float
+    energy_j: tuple[float, ...]
+    uncertain_intervals: tuple[int, ...]
+
+
+class SensorSet:
+    """The sensors of one run, read together. A sensor that fails is frozen, not fatal.
+
+    A failing sensor keeps its last good reading (so it adds no energy afterwards) and the
+    failure is kept in :attr:`failures` (device id -> message) for the record: the profiler
+    never breaks the run it measures.
+    """
+
+    def __init__(self, sensors: Sequence[Sensor], clock: Clock = time.monotonic) -> None:
+        self.sensors = list(sensors)
+        self.clock = clock
+        self.failures: dict[str, str] = {}
+        self._last = [0.0] * len(self.sensors)
+        self._uncertain = [0] * len(self.sensors)
+        self._lock = threading.Lock()
+
+    def read(self) -> Snapshot:
+        t = self.clock()
+        with self._lock:
+            for i, sensor in enumerate(self.sensors):
+                if sensor.device.id in self.failures:
+                    continue
+                try:
+                    reading = sensor.read()
+                except (SensorError, OSError) as exc:
+                    self.failures[sensor.device.id] = f"{type(exc).__name__}: {exc}"
+                    continue
+                self._last[i] = reading.energy_j
+                self._uncertain[i] = reading.uncertain_intervals
+            return Snapshot(t, tuple(self._last), tuple(self._uncertain))
+
+    def max_read_interval_s(self) -> float | None:
+        limits = [s.max_read_interval_s for s in self.sensors if s.max_read_interval_s]
+        return min(limits) if limits else None
+
+
+class Timeline:
+    """A per-device power timeline whose memory stays bounded however long the run.
+
+    Buckets are closed from cumulative readings, so each bucket's energy is an exact counter
+    difference and the buckets sum exactly to ``last - first`` reading. When there are more
+    than ``max_buckets``, neighbours are merged pairwise and the bucket width doubles: memory is
+    O(max_buckets x devices), resolution degrades gracefully, totals stay exact.
+    """
+
+    def __init__(self, first: Snapshot, resolution_s: float, max_buckets: int = 1000) -> None:
+        if max_buckets < 2:
+            raise ValueError(f"max_buckets must be >= 2, got {max_buckets}")
+        self.resolution_s = resolution_s
+        self.max_buckets = max_buckets
+        self._t0 = first.t
+        self._bounds = [first.t]
+        self._energy: list[tuple[float, ...]] = []
+        self._last = first.energy_j
+        self._lock = threading.Lock()
+        self.finished = False
+
+    def add(self, snap: Snapshot, *, force: bool = False) -> None:
+        """Close a bucket at ``snap`` if it is at least one resolution wide (or ``force``)."""
+        with self._lock:
+            if self.finished or snap.t <= self._bounds[-1]:
+                return
+            if not force and snap.t - self._bounds[-1] < self.resolution_s * 0.999:
+                return
+            self._energy.append(tuple(e - p for e, p in zip(snap.energy_j, self._last)))
+            self._bounds.append(snap.t)
+            self._last = snap.energy_j
+            if len(self._energy) > self.max_buckets:
+                self._merge()
+
+    def finish(self, snap: Snapshot) -> None:
+        """Close the last bucket at the run's stop reading; later adds are ignored."""
+        self.add(snap, force=True)
+        with self._lock:
+            self.finished = True
+
+    def _merge(self) -> None:
+        e, b = self._energy, self._bounds
+        merged = [tuple(x + y for x, y in zip(e[i], e[i + 1])) for i in range(0, len(e) - 1, 2)]
+        bounds = b[0 : len(e) - len(e) % 2 + 1 : 2]
+        if len(e) % 2:
+            merged.append(e[-1])
+            bounds.append(b[-1])
+        self._energy, self._bounds = merged, bounds
+        self.resolution_s *= 2
+
+    def __len__(self) -> int:
+        return len(self._energy)
+
+    def to_dict(self, device_ids: Sequence[str]) -> dict:
+        """``{"t_s": [bounds since start], "power_w": {device: [mean power per bucket]}}``."""
+        with self._lock:
+            bounds, energy = list(self._bounds), list(self._energy)
+        t_s = [round(t - self._t0, 6) for t in bounds]
+        widths = [b - a for a, b in zip(bounds, bounds[1:])]
+        power = {
+            dev: [round(e[i] / w, 6) if w > 0 else 0.0 for e, w in zip(energy, widths)]
+            for i, dev in enumerate(device_ids)
+        }
+        return {"t_s": t_s, "power_w": power}
+
+
+class Sampler:
+    """A daemon thread that calls ``tick()`` every ``interval_s`` until stopped.
+
+    It sleeps on an Event, so :meth:`stop` returns at once rather than after the next tick.
+    ``tick`` exceptions are swallowed after being passed to ``on_error``: a sampler problem
+    must never reach the user's code.
+    """
+
+    def __init__(
+        self,
+        tick: Callable[[], None],
+        interval_s: float,
+        on_error: Callable[[BaseException], None] | None = None,
+        name: str = "footprint-sampler",
+    ) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"sampling interval must be > 0 s, got {interval_s!r}")
+        self.interval_s = interval_s
+        self._tick = tick
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_t = time.monotonic() + self.interval_s
+        while not self._stop.wait(max(0.0, next_t - time.monotonic())):
+            try:
+                self._tick()
+            except Exception as exc:  # never let a sampler error escape the thread
+                if self._on_error is not None:
+                    self._on_error(exc)
+            # Schedule on a fixed grid; after a stall (suspended process) restart from now.
+            next_t += self.interval_s
+            if next_t < time.monotonic():
+                next_t = time.monotonic() + self.interval_s
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()

@@ -1,0 +1,217 @@
+"""Persistence of run records: one JSON file per run in a store directory.
+
+Writes are atomic (a temporary file in the same directory, then ``os.replace``), so a reader never
+sees half a record and many processes can write at once: each run owns its own file, named by its
+unique id. A corrupt or truncated file is skipped with a warning, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from footprint.errors import FootprintWarning, RunNotFoundError, StoreError
+from footprint.record import RecordError, upgrade
+
+if TYPE_CHECKING:
+    import pandas
+
+DEFAULT_STORE = "footprint-runs"
+ENV_VAR = "FOOTPRINT_DIR"
+_SUFFIX = ".json"
+
+
+def default_store_path() -> Path:
+    """``$FOOTPRINT_DIR`` if set, else ``./footprint-runs``."""
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_STORE)
+
+
+class Store:
+    """A directory of run records.
+
+    ``store`` is the directory; None means ``$FOOTPRINT_DIR`` or ``./footprint-runs``.
+    """
+
+    def __init__(self, store: str | os.PathLike | None = None) -> None:
+        self.path = Path(store) if store is not None else default_store_path()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def ensure_writable(self) -> None:
+        """Create the directory if needed and prove it can be written; StoreError if not.
+
+        Called when a run starts, so a bad store fails before the tracked code runs.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(
+                f"store {str(self.path)!r} is a file, not a directory: pass store= (or --store, or "
+                f"set {ENV_VAR}) to a directory"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write run store {str(self.path)!r}: {exc.strerror or exc}; choose a "
+                f"writable directory with store= (or --store, or {ENV_VAR})"
+            ) from exc
+
+    def file_for(self, run_id: str) -> Path:
+        return self.path / f"{run_id}{_SUFFIX}"
+
+    def save(self, record: dict) -> Path:
+        """Write ``record`` atomically to ``<store>/<id>.json`` and return the path."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        target = self.file_for(record["id"])
+        data = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{record['id']}-", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return target
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _files(self) -> list[Path]:
+        if not self.path.is_dir():
+            return []
+        return [
+            p for p in self.path.iterdir() if p.suffix == _SUFFIX and not p.name.startswith(".")
+        ]
+
+    def _load(self, path: Path) -> dict | None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = upgrade(json.load(f))
+        except (OSError, ValueError, RecordError) as exc:
+            warnings.warn(
+                f"skipping unreadable run file {str(path)!r}: {exc}", FootprintWarning, stacklevel=3
+            )
+            return None
+        return resolve_stale(record)
+
+    def records(self) -> list[dict]:
+        """Every readable record, newest first."""
+        out = [r for r in map(self._load, self._files()) if r is not None]
+        out.sort(key=lambda r: r["started_at"], reverse=True)
+        return out
+
+    def ids(self) -> list[str]:
+        return sorted(p.stem for p in self._files())
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """The one run id that starts with ``id_or_prefix``; RunNotFoundError otherwise."""
+        if not id_or_prefix:
+            raise RunNotFoundError("empty run id: give a run id or a unique prefix of one")
+        ids = self.ids()
+        if id_or_prefix in ids:
+            return id_or_prefix
+        matches = [i for i in ids if i.startswith(id_or_prefix)]
+        if not matches:
+            raise RunNotFoundError(
+                f"no run {id_or_prefix!r} in store {str(self.path)!r}"
+                + ("" if ids else " (the store is empty)")
+                + "; `footprint runs` lists the saved runs"
+            )
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+            raise RunNotFoundError(
+                f"run id prefix {id_or_prefix!r} is ambiguous ({len(matches)} runs: {shown}); "
+                "give more characters"
+            )
+        return matches[0]
+
+    def get(self, id_or_prefix: str) -> dict:
+        """The record whose id is or starts with ``id_or_prefix``."""
+        run_id = self.resolve_id(id_or_prefix)
+        record = self._load(self.file_for(run_id))
+        if record is None:
+            raise RunNotFoundError(f"run {run_id!r} exists but its file cannot be read")
+        return record
+
+
+def _pid_alive(pid: int, create_time: float | None) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        # A recycled pid belongs to a process created later than ours.
+        return create_time is None or abs(proc.create_time() - create_time) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def resolve_stale(record: dict, now: float | None = None) -> dict:
+    """Read a ``running`` record whose writer is gone as ``interrupted``.
+
+    Stale means: the heartbeat is older than twice the checkpoint interval and the writing
+    process no longer exists (checked only on the same host; from another host a stale
+    heartbeat alone decides). The energy is what the last checkpoint measured.
+    """
+    if record.get("status") != "running" or not record.get("heartbeat_at"):
+        return record
+    interval = record.get("checkpoint_interval_s") or 60.0
+    now = time.time() if now is None else now
+    try:
+        beat = datetime.fromisoformat(record["heartbeat_at"]).timestamp()
+    except ValueError:
+        return record
+    if now - beat <= 2 * interval:
+        return record
+    same_host = record.get("host", {}).get("hostname") == socket.gethostname()
+    if same_host and record.get("pid") and _pid_alive(record["pid"], record.get("pid_create_time")):
+        return record
+    record = dict(record)
+    record["status"] = "interrupted"
+    record["notes"] = list(record.get("notes", [])) + [
+        "the process stopped without saving (killed?): energy measured up to the last checkpoint "
+        f"at {record['heartbeat_at']}"
+    ]
+    return record
+
+
+def load_runs(store: str | os.PathLike | None = None) -> pandas.DataFrame:
+    """All runs of a store as a pandas DataFrame, one row per run, newest first.
+
+    Columns hold the record's scalar fields plus ``energy_j_<kind>`` per device kind and
+    ``measured`` (True when every device was measured); the full record is in ``record``.
+    """
+    import pandas as pd
+
+    rows = []
+    for r in Store(store).records():
+        row = {k: v for k, v in r.items() if not isinstance(v, (dict, list))}
+        for kind in ("gpu", "cpu", "dram", "ram"):
+            row[f"energy_j_{kind}"] = sum(d["energy_j"] for d in r["devices"] if d["kind"] == kind)
+        row["measured"] = all(d.get("measured", False) for d in r["devices"]) and bool(r["devices"])
+        row.update({f"count_{k}": v for k, v in r["counts"].items()})
+        row.update({f"metric_{k}": v for k, v in r["metrics"].items()})
+        row["record"] = r
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
+    return df
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
