@@ -20,6 +20,9 @@ _LAZY = {
     "Store": ("footprint.store", "Store"),
     "load_runs": ("footprint.store", "load_runs"),
     "carbon_intensity": ("footprint.carbon", "carbon_intensity"),
+    "leaderboard": ("footprint.leaderboard", "leaderboard"),
+    "bench": ("footprint.bench", "bench"),
+    "report": ("footprint.report", "report"),
     "FootprintError": ("footprint.errors", "FootprintError"),
     "FootprintWarning": ("footprint.errors", "FootprintWarning"),
 }

@@ -16,6 +16,14 @@ _COMMANDS = (
     "footprint.cli.sensors",
     "footprint.cli.run",
     "footprint.cli.runs",
+    "footprint.cli.regions",
+    "footprint.cli.whatif",
+    "footprint.cli.recompute",
+    "footprint.cli.leaderboard",
+    "footprint.cli.import_codecarbon",
+    "footprint.cli.report",
+    "footprint.cli.card",
+    "footprint.cli.demo",
 )
 
 
