@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 from footprint.errors import FootprintWarning, UsageError
 from footprint.record import SCHEMA_VERSION, check_number
 from footprint.sampler import Sampler, SensorSet, Snapshot, Timeline
+from footprint.sensors.base import Sensor
 from footprint.store import Store
 from footprint.units import J_PER_KWH
 
@@ -87,18 +88,25 @@ class Run:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _begin(self) -> None:
-        from footprint.sensors.probe import probe
+        from footprint.sensors.base import SourceStatus
+        from footprint.sensors.probe import Probe, probe
 
         cfg = self._cfg
         if cfg["save"]:
             self._store.ensure_writable()
         self._carbon = cfg["carbon"]
-        found = probe(
-            gpus=cfg["gpus"],
-            powercap_root=cfg["powercap_root"],
-            cpu_utilisation=cfg["cpu_utilisation"],
-            pid=os.getpid(),
-        )
+        if cfg["sensors"] is not None:
+            found = Probe(
+                list(cfg["sensors"]),
+                [SourceStatus("user", True, f"{len(cfg['sensors'])} user-supplied sensor(s)")],
+            )
+        else:
+            found = probe(
+                gpus=cfg["gpus"],
+                powercap_root=cfg["powercap_root"],
+                cpu_utilisation=cfg["cpu_utilisation"],
+                pid=os.getpid(),
+            )
         self._probe = found
         for s in found.sensors:
             s.start()
@@ -568,6 +576,7 @@ def track(
     higher_is_better: dict[str, bool] | None = None,
     save: bool = True,
     powercap_root: str | os.PathLike = "/sys/class/powercap",
+    sensors: Sequence[Sensor] | None = None,
 ) -> Tracker: ...
 
 
@@ -591,7 +600,9 @@ def track(name=None, **kwargs):
     UUIDs; default: ``CUDA_VISIBLE_DEVICES``); ``cpu_utilisation`` (``"machine"`` or
     ``"process"`` for CPU estimates); ``sample_interval_s`` (timeline, default 0.1 s);
     ``checkpoint_interval_s`` (default 60 s); ``tags``; ``task``/``model``/``variant``/
-    ``baseline`` for leaderboards; ``save=False`` keeps the record in memory only.
+    ``baseline`` for leaderboards; ``save=False`` keeps the record in memory only;
+    ``sensors`` replaces probing with your own :class:`footprint.sensors.base.Sensor` objects
+    (e.g. a smart plug).
     """
     if callable(name) and not isinstance(name, str):
         if kwargs:
@@ -626,7 +637,8 @@ def _config(
     higher_is_better: dict[str, bool] | None = None,
     save: bool = True,
     powercap_root: str | os.PathLike = "/sys/class/powercap",
-    clock: Callable[[], float] = time.monotonic,
+    sensors: Sequence[Sensor] | None = None,
+    _clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     for field, value in (
         ("sample_interval_s", sample_interval_s),
@@ -669,6 +681,7 @@ def _config(
         "higher_is_better": dict(higher_is_better or {}),
         "save": save,
         "powercap_root": powercap_root,
-        "clock": clock,
+        "sensors": list(sensors) if sensors is not None else None,
+        "clock": _clock,
         "_hostname": socket.gethostname(),
     }

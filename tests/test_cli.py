@@ -1,0 +1,93 @@
+"""The command line: `footprint run`, `runs`, `sensors`, and its error lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from footprint.cli import main
+
+
+def fp(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "footprint", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_run_passes_exit_code_through_and_prints_one_summary_line(tmp_path):
+    store = tmp_path / "s"
+    res = fp(
+        "run",
+        "--name",
+        "job",
+        "--carbon-intensity",
+        "100",
+        "--store",
+        str(store),
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; print('hi'); sys.exit(3)",
+    )
+    assert res.returncode == 3
+    assert res.stdout == "hi\n"
+    lines = [line for line in res.stderr.splitlines() if line.startswith("footprint: 'job'")]
+    assert len(lines) == 1 and "failed" in lines[0] and "CO2e" in lines[0]
+    (rec_file,) = store.glob("*.json")
+    rec = json.loads(rec_file.read_text())
+    assert rec["status"] == "failed" and rec["name"] == "job"
+    assert rec["carbon_intensity_g_per_kwh"] == 100
+
+
+def test_run_then_runs_lists_it(tmp_path, capsys):
+    store = tmp_path / "s"
+    assert main(["run", "--store", str(store), "--", sys.executable, "-c", "pass"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--store", str(store), "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 1 and listed[0]["status"] == "completed"
+    assert main(["runs", "--store", str(store)]) == 0
+    assert listed[0]["id"][:8] in capsys.readouterr().out
+
+
+def test_runs_on_empty_store_says_so(tmp_path, capsys):
+    assert main(["runs", "--store", str(tmp_path / "none")]) == 0
+    assert "no runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--region", "Atlantis", "--", "true"], "Atlantis"),
+        (["run", "--", "/no/such/command"], "cannot run '/no/such/command'"),
+        (["runs", "--format", "xml"], "--format must be table or json"),
+        (["nosuch"], "No such command"),
+    ],
+)
+def test_errors_are_one_clear_line_and_nonzero(argv, message, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message in err
+    assert err.splitlines()[0].startswith("footprint: error: ")
+
+
+def test_sensors_reports_sources_and_devices(capsys, tmp_path):
+    assert main(["sensors", "--format", "json", "--powercap-root", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {s["source"] for s in out["sources"]} >= {"nvml", "rapl"}
+    # No GPU and no RAPL here: the CPU is estimated, and says so.
+    cpu = [d for d in out["devices"] if d["kind"] == "cpu"]
+    assert cpu and cpu[0]["measured"] is False
+
+
+def test_python_dash_m_and_help():
+    res = fp("--help")
+    assert res.returncode == 0 and "run" in res.stdout and "sensors" in res.stdout
