@@ -205,6 +205,7 @@ class FakePowercap:
         self._fds: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._offset_s: float | None = None  # monotonic - simulated time, in realtime()
         overrides = dict(power or {})
         initial_uj = initial_fraction * max_energy_range_uj
         limits = {}
@@ -346,6 +347,8 @@ class FakePowercap:
 
     def sim_time(self, monotonic_s: float) -> float:
         """The simulated instant of a time.monotonic() value taken inside :meth:`realtime`."""
+        if self._offset_s is None:
+            raise RuntimeError("sim_time() maps monotonic times taken inside realtime() only")
         return monotonic_s - self._offset_s
 
     # -- permissions
