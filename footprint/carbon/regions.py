@@ -220,12 +220,13 @@ def search_regions(query: str, limit: int = 20) -> list[dict]:
             for code in [target] if isinstance(target, str) else target:
                 if code not in codes:
                     codes.append(code)
-    if not codes:
-        codes = _closest(query, index, limit)
+    if codes:
+        exact = index["aliases"].get(q)
+        exact = [exact] if isinstance(exact, str) else (exact or [])
+        codes.sort(key=lambda c: (c not in exact, len(c), c))
+    else:
+        codes = _closest(query, index, limit)  # already best first
     by_code = {row["region"]: row for row in list_regions(with_data_only=False)}
-    exact = index["aliases"].get(q)
-    exact = [exact] if isinstance(exact, str) else (exact or [])
-    codes.sort(key=lambda c: (c not in exact, len(c), c))
     return [by_code[c] for c in codes[:limit]]
 
 
