@@ -1,0 +1,636 @@
+"""Efficiency-adjusted leaderboards: which model or variant gives the quality you need for the least
+energy and CO2e per unit of work.
+
+Two steps, as everywhere downstream of the store: :func:`build` turns records into plain rows and
+notes (tested directly; the CLI renders these), and :func:`leaderboard` wraps them in a pandas
+DataFrame with the notes in ``df.attrs["notes"]``. How each column is computed: docs/leaderboard.md.
+pandas is imported inside :func:`leaderboard` only, so ``import footprint`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import types
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from footprint.errors import FootprintError
+from footprint.record import upgrade
+from footprint.units import J_PER_KWH, J_PER_WH
+
+if TYPE_CHECKING:
+    import pandas
+
+#: Column order of a leaderboard (the DataFrame's and the CLI's).
+COLUMNS = (
+    "task",
+    "model",
+    "variant",
+    "baseline",
+    "n",
+    "quality",
+    "quality_std",
+    "quality_ci_low",
+    "quality_ci_high",
+    "energy_wh_per_1k",
+    "energy_wh_per_1k_std",
+    "energy_wh_per_1k_ci_low",
+    "energy_wh_per_1k_ci_high",
+    "emissions_g_per_1k",
+    "quality_per_kwh",
+    "pareto",
+    "stars",
+    "rank",
+    "tie_with",
+    "energy_vs_baseline",
+    "quality_delta_vs_baseline",
+    "imported",
+)
+
+# Metric directions by name, used when neither track(higher_is_better=...) nor the caller says.
+# Matched on the lower-cased name, whole or as a prefix/suffix part ("val_loss", "top1_accuracy").
+_HIGHER = (
+    "accuracy",
+    "acc",
+    "f1",
+    "bleu",
+    "rouge",
+    "precision",
+    "recall",
+    "auc",
+    "auroc",
+    "map",
+    "iou",
+    "miou",
+    "exact_match",
+    "em",
+    "meteor",
+    "chrf",
+    "score",
+    "top1",
+    "top5",
+    "r2",
+)
+_LOWER = ("loss", "perplexity", "ppl", "wer", "cer", "error", "mse", "mae", "rmse", "latency")
+
+
+class LeaderboardError(FootprintError, ValueError):
+    """A leaderboard cannot be built from these runs and arguments; the message says why."""
+
+
+def default_higher_is_better(metric: str) -> bool | None:
+    """The conventional direction of a quality metric from its name, or None if unknown.
+
+    ``accuracy``, ``f1``, ``bleu``... are better higher; ``loss``, ``perplexity``, ``wer``... lower.
+    Names made of parts (``val_loss``, ``top1_accuracy``) are judged by their parts.
+    """
+    name = metric.lower()
+    parts = [p for p in name.replace("-", "_").replace("/", "_").split("_") if p]
+    for candidates in (name, *reversed(parts)):  # the last part usually names the metric
+        if candidates in _LOWER:
+            return False
+        if candidates in _HIGHER:
+            return True
+    return None
+
+
+# -- Student t, 95 % two-sided ------------------------------------------------------------------
+
+
+def _t_central_mass(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer ``df`` degrees of freedom.
+
+    The finite series of Abramowitz & Stegun 26.7.3 (odd df) and 26.7.4 (even df), with
+    theta = atan(t / sqrt(df)); exact up to rounding, no special functions needed.
+    """
+    theta = math.atan(t / math.sqrt(df))
+    cos2 = math.cos(theta) ** 2
+    if df % 2 == 1:
+        total = 0.0
+        if df > 1:
+            term = total = math.cos(theta)
+            for k in range(3, df - 1, 2):
+                term *= (k - 1) / k * cos2
+                total += term
+        return 2.0 / math.pi * (theta + math.sin(theta) * total)
+    term = total = 1.0
+    for k in range(2, df - 1, 2):
+        term *= (k - 1) / k * cos2
+        total += term
+    return math.sin(theta) * total
+
+
+_Z_975 = 1.959963984540054  # standard normal 97.5 % quantile
+
+
+@lru_cache(maxsize=256)
+def t_quantile_975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (the 95 % CI factor).
+
+    Solved by bisection on the exact series of :func:`_t_central_mass` (agrees with
+    ``scipy.stats.t.ppf(0.975, df)`` to ~1e-13). Beyond 2,000 degrees of freedom the
+    Cornish-Fisher expansion to 1/df^3 is used (relative error below 1e-12 there).
+    """
+    if not isinstance(df, int) or df < 1:
+        raise ValueError(f"degrees of freedom must be an integer >= 1, got {df!r}")
+    if df > 2000:
+        z = _Z_975
+        return (
+            z
+            + (z**3 + z) / (4 * df)
+            + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
+        )
+    lo, hi = 0.0, 2.0
+    while _t_central_mass(hi, df) < 0.95:
+        hi *= 2.0
+    while hi - lo > 1e-14 * hi:
+        mid = (lo + hi) / 2.0
+        if _t_central_mass(mid, df) < 0.95:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Mean, sample standard deviation and 95 % Student-t interval of repeated values."""
+
+    n: int
+    mean: float
+    std: float | None  # None for n = 1
+    ci_low: float | None
+    ci_high: float | None
+
+
+def summarise(values: Sequence[float]) -> Stats:
+    """Mean, sample standard deviation (n - 1) and mean +- t(0.975, n - 1) * std / sqrt(n)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("cannot summarise no values")
+    mean = math.fsum(values) / n
+    if n == 1:
+        return Stats(1, mean, None, None, None)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile_975(n - 1) * std / math.sqrt(n)
+    return Stats(n, mean, std, mean - half, mean + half)
+
+
+# -- energy per unit of one run -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunShare:
+    """The part of one run that did ``units`` of work: its IT energy and operational emissions."""
+
+    energy_j: float
+    units: float
+    emissions_kg: float | None
+    whole_run: bool  # True when the whole run's energy was used (units counted outside phases)
+
+
+def _inside(inner: dict, outer: dict) -> bool:
+    return (
+        inner is not outer
+        and inner["path"].startswith(outer["path"] + "/")
+        and outer["start_s"] <= inner["start_s"]
+        and inner["end_s"] <= outer["end_s"]
+    )
+
+
+def _outermost(phases: list[dict]) -> list[dict]:
+    # The tracker adds a count to every open phase, so a nested phase's units are already in its
+    # parent's: summing only the outermost ones counts each unit (and joule) once.
+    return [p for p in phases if not any(_inside(p, q) for q in phases)]
+
+
+def _emissions_share(record: dict, energy_j: float) -> float | None:
+    total_kg = record.get("emissions_kg")
+    if total_kg is None:
+        return None
+    total_j = record["energy_kwh"] * J_PER_KWH
+    if total_j > 0:
+        return total_kg * energy_j / total_j  # the run's own intensity and PUE, whatever they were
+    return 0.0 if energy_j == 0 else None
+
+
+def run_share(record: dict, per: str, phase: str | None = None) -> RunShare | None:
+    """The energy a run spent on the ``per`` units it counted; None when it counted none.
+
+    Units counted inside phases belong to those phases: the energy is that of the outermost
+    phases where ``per`` was counted, divided among the units counted there. If any unit was
+    counted outside every phase, the whole run is used. ``phase`` (a phase name or path) picks
+    the phases instead; their own ``per`` count is used, else the run's (units counted after the
+    phase, e.g. ``len(X_test)`` once predictions are done). Returns None when the run has no such
+    phase or no units.
+    """
+    total_units = float(record.get("counts", {}).get(per, 0) or 0)
+    phases = record.get("phases", [])
+    if phase is not None:
+        chosen = _outermost([p for p in phases if phase in (p["path"], p["name"])])
+        if not chosen:
+            return None
+        units = math.fsum(p["counts"].get(per, 0) for p in chosen) or total_units
+        if units <= 0:
+            return None
+        energy_j = math.fsum(math.fsum(p["energy_j"].values()) for p in chosen)
+        return RunShare(energy_j, units, _emissions_share(record, energy_j), False)
+    if total_units <= 0:
+        return None
+    chosen = _outermost([p for p in phases if p["counts"].get(per, 0) > 0])
+    units = math.fsum(p["counts"][per] for p in chosen)
+    if not chosen or units < total_units * (1 - 1e-12):
+        energy_j = record["energy_kwh"] * J_PER_KWH
+        return RunShare(energy_j, total_units, record.get("emissions_kg"), True)
+    energy_j = math.fsum(math.fsum(p["energy_j"].values()) for p in chosen)
+    return RunShare(energy_j, units, _emissions_share(record, energy_j), False)
+
+
+# -- the board ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Board:
+    """A leaderboard as plain data: ``rows`` (dicts keyed by :data:`COLUMNS`) and ``notes``."""
+
+    rows: list[dict[str, Any]]
+    notes: list[str]
+    quality: str
+    per: str
+    higher_is_better: bool
+    columns: tuple[str, ...] = field(default=COLUMNS)
+
+
+def _label(row: dict) -> str:
+    return row["model"] if row["variant"] is None else f"{row['model']}/{row['variant']}"
+
+
+def _names(items: Iterable[str], limit: int = 5) -> str:
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _direction(quality: str, records: list[dict], higher_is_better: bool | None) -> bool:
+    """Direction of ``quality``: the caller's, else the runs' (must agree), else by name."""
+    if higher_is_better is not None:
+        return bool(higher_is_better)
+    given = {r["metric_directions"][quality] for r in records if quality in r["metric_directions"]}
+    if len(given) > 1:
+        raise LeaderboardError(
+            f"runs disagree on whether higher {quality!r} is better (track(higher_is_better=...) "
+            "differs between them); pass higher_is_better=True or False to the leaderboard"
+        )
+    if given:
+        return bool(given.pop())
+    guess = default_higher_is_better(quality)
+    if guess is None:
+        raise LeaderboardError(
+            f"cannot tell whether a higher {quality!r} is better: pass higher_is_better=True or "
+            "False (or --higher-is-better/--lower-is-better), or give "
+            f"track(higher_is_better={{{quality!r}: ...}})"
+        )
+    return guess
+
+
+def build(
+    records: Iterable[dict],
+    *,
+    quality: str,
+    per: str,
+    task: str | None = None,
+    phase: str | None = None,
+    higher_is_better: bool | None = None,
+    statuses: Sequence[str] = ("completed",),
+    sort_by: str | Sequence[str] | None = None,
+    ascending: bool | Sequence[bool] = True,
+) -> Board:
+    """Build a leaderboard from run records (dicts in any schema version).
+
+    One row per (task, model, variant) with repeats aggregated; see :data:`COLUMNS` and
+    docs/leaderboard.md. ``quality`` is the metric logged with ``run.log``; ``per`` the unit
+    counted with ``run.count`` (energy is per 1,000 of them); ``task`` keeps one task only;
+    ``phase`` picks the phases whose energy counts; ``higher_is_better`` overrides the metric's
+    direction; ``statuses`` are the run statuses kept. Rows are sorted Pareto-optimal first, then
+    by energy per unit, unless ``sort_by`` names columns (with ``ascending``).
+
+    Raises :class:`LeaderboardError` when nothing can be ranked (no runs, ``per`` or ``quality``
+    never recorded, several baselines in a task) with a message saying what to change.
+    """
+    for arg, value in (("quality", quality), ("per", per)):
+        if not isinstance(value, str) or not value:
+            raise LeaderboardError(f"{arg} must be a non-empty string, got {value!r}")
+    records = [upgrade(r) for r in records]
+    notes: list[str] = []
+    if task is not None:
+        tasks = sorted({str(r["task"]) for r in records if r["task"] is not None})
+        records = [r for r in records if r["task"] == task]
+        if not records:
+            raise LeaderboardError(
+                f"no runs with task {task!r}"
+                + (f"; tasks in the store: {_names(tasks)}" if tasks else "")
+                + "; give track(task=...) to runs, or drop the task filter"
+            )
+    kept = [r for r in records if r["status"] in statuses]
+    dropped: dict[str, int] = {}
+    for r in records:
+        if r["status"] not in statuses:
+            dropped[r["status"]] = dropped.get(r["status"], 0) + 1
+    if dropped:
+        detail = ", ".join(f"{n} {s}" for s, n in sorted(dropped.items()))
+        notes.append(
+            f"{sum(dropped.values())} run(s) excluded by status ({detail}); only "
+            f"{'/'.join(statuses)} runs are ranked"
+        )
+    if not kept:
+        raise LeaderboardError(
+            "no runs to rank"
+            + (f" for task {task!r}" if task is not None else "")
+            + f" with status {'/'.join(statuses)}"
+            + (" (the store is empty)" if not records else "")
+        )
+
+    shares: list[tuple[dict, RunShare]] = []
+    uncounted: list[dict] = []
+    for r in kept:
+        share = run_share(r, per, phase)
+        (uncounted.append(r) if share is None else shares.append((r, share)))
+    if not shares:
+        units = sorted({u for r in kept for u in r["counts"]})
+        if phase is not None:
+            raise LeaderboardError(
+                f"no run has a phase {phase!r} with {per!r} counted in it or in the run; "
+                f"phases seen: {_names(sorted({p['path'] for r in kept for p in r['phases']}))}"
+            )
+        raise LeaderboardError(
+            f"no run counted {per!r}: count it with run.count({per}=n)"
+            + (f"; units counted: {_names(units)}" if units else "; no run counted any unit")
+        )
+    if uncounted:
+        why = f"have no phase {phase!r} with" if phase is not None else "counted no"
+        notes.append(
+            f"{len(uncounted)} run(s) {why} {per!r} and are left out: "
+            f"{_names(sorted({r['name'] for r in uncounted}))}"
+        )
+    whole = sum(1 for _, s in shares if s.whole_run and phase is None)
+    if whole:
+        notes.append(
+            f"{whole} run(s) counted {per!r} outside any phase: their whole-run energy is used"
+        )
+
+    ranked = [r for r, _ in shares]
+    if not any(quality in r["metrics"] for r in ranked):
+        metrics = sorted({m for r in ranked for m in r["metrics"]})
+        raise LeaderboardError(
+            f"no ranked run logged {quality!r}: log it with run.log({quality}=...)"
+            + (f"; metrics logged: {_names(metrics)}" if metrics else "; no run logged a metric")
+        )
+    higher = _direction(quality, ranked, higher_is_better)
+
+    groups: dict[tuple, list[tuple[dict, RunShare]]] = {}
+    for r, s in shares:
+        key = (r["task"], r["model"] if r["model"] is not None else r["name"], r["variant"])
+        groups.setdefault(key, []).append((r, s))
+
+    rows: list[dict[str, Any]] = []
+    single, partial_quality, no_quality, no_emissions = [], [], [], []
+    for (task_, model, variant), members in groups.items():
+        energy = summarise([s.energy_j / s.units * 1000 / J_PER_WH for _, s in members])
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(
+            task=task_,
+            model=model,
+            variant=variant,
+            baseline=any(bool(r["baseline"]) for r, _ in members),
+            n=energy.n,
+            energy_wh_per_1k=energy.mean,
+            energy_wh_per_1k_std=energy.std,
+            energy_wh_per_1k_ci_low=energy.ci_low,
+            energy_wh_per_1k_ci_high=energy.ci_high,
+            pareto=False,
+            tie_with=[],
+            imported=any(r["imported_from"] is not None for r, _ in members),
+        )
+        values = [r["metrics"][quality] for r, _ in members if quality in r["metrics"]]
+        if values:
+            q = summarise(values)
+            row.update(
+                quality=q.mean,
+                quality_std=q.std,
+                quality_ci_low=q.ci_low,
+                quality_ci_high=q.ci_high,
+            )
+            if len(values) < len(members):
+                partial_quality.append(f"{_label(row)} ({len(values)} of {len(members)})")
+            if higher and energy.mean > 0:
+                # quality / kWh per unit; energy.mean is Wh per 1,000 units = 1e6 x kWh per unit
+                row["quality_per_kwh"] = q.mean / (energy.mean / 1e6)
+        else:
+            no_quality.append(_label(row))
+        grams = [s.emissions_kg / s.units * 1e6 for _, s in members if s.emissions_kg is not None]
+        if len(grams) == len(members):
+            row["emissions_g_per_1k"] = math.fsum(grams) / len(grams)
+        else:
+            no_emissions.append(_label(row))
+        if energy.n == 1:
+            single.append(_label(row))
+        rows.append(row)
+
+    if single:
+        notes.append(
+            f"no confidence interval for rows with a single run (n = 1): {_names(single)}; "
+            "repeat runs (e.g. footprint.bench(..., repeats=3)) to see the noise"
+        )
+    if partial_quality:
+        notes.append(
+            f"{quality!r} missing from some runs; quality is over the runs that logged it: "
+            f"{_names(partial_quality)}"
+        )
+    if no_quality:
+        notes.append(
+            f"no run of {_names(no_quality)} logged {quality!r}: quality is empty and the row is "
+            "not Pareto-ranked"
+        )
+    if no_emissions:
+        notes.append(
+            f"emissions empty for {_names(no_emissions)}: some of their runs had no region or "
+            "carbon intensity (track(region=...) or footprint recompute)"
+        )
+    if not higher:
+        notes.append(
+            f"lower {quality!r} is better: quality_per_kwh is empty (it only makes sense for a "
+            "quality that grows)"
+        )
+    if any(row["imported"] for row in rows):
+        notes.append(
+            "rows marked imported include runs imported from another tool: energy and emissions "
+            "as that tool reported them"
+        )
+
+    by_task: dict[Any, list[dict]] = {}
+    for row in rows:
+        by_task.setdefault(row["task"], []).append(row)
+    for task_, task_rows in by_task.items():
+        notes.extend(_rank_task(task_, task_rows, higher))
+
+    _sort(rows, sort_by, ascending)
+    return Board(rows, notes, quality, per, higher)
+
+
+def _better_or_equal(a: float, b: float, higher: bool) -> bool:
+    return a >= b if higher else a <= b
+
+
+def _rank_task(task: Any, rows: list[dict], higher: bool) -> list[str]:
+    """Fill the columns that compare rows of one task; return the notes they need."""
+    notes: list[str] = []
+    where = f"task {task!r}" if task is not None else "runs without a task"
+    # Pareto front on (quality, energy per unit).
+    scored = [r for r in rows if r["quality"] is not None]
+    for r in scored:
+        r["pareto"] = not any(
+            _better_or_equal(o["quality"], r["quality"], higher)
+            and o["energy_wh_per_1k"] <= r["energy_wh_per_1k"]
+            and (o["quality"] != r["quality"] or o["energy_wh_per_1k"] != r["energy_wh_per_1k"])
+            for o in scored
+            if o is not r
+        )
+    # Stars: the task's energy range in five equal bands, lowest energy = 5 (AI Energy Score).
+    energies = [r["energy_wh_per_1k"] for r in rows]
+    lo, hi = min(energies), max(energies)
+    for r in rows:
+        if hi == lo:
+            r["stars"] = 5
+        else:
+            band = int((r["energy_wh_per_1k"] - lo) * 5 / (hi - lo))
+            r["stars"] = 5 - min(band, 4)
+    if hi == lo and len(rows) > 1:
+        notes.append(f"every row of {where} has the same energy per unit: all get 5 stars")
+    # Ties and rank: confidence intervals (a point for n = 1) that overlap are within noise.
+    spans = {id(r): _span(r) for r in rows}
+    for r in rows:
+        lo_r, hi_r = spans[id(r)]
+        r["tie_with"] = [
+            _label(o)
+            for o in rows
+            if o is not r and lo_r <= spans[id(o)][1] and spans[id(o)][0] <= hi_r
+        ]
+        r["rank"] = 1 + sum(1 for o in rows if spans[id(o)][1] < lo_r)
+    # Baseline comparisons, per task (a distilled student is usually another model).
+    bases = [r for r in rows if r["baseline"]]
+    if len(bases) > 1:
+        raise LeaderboardError(
+            f"{where} has {len(bases)} baselines ({_names(_label(b) for b in bases)}): mark only "
+            "one (task, model, variant) with baseline=True, or rank one task at a time"
+        )
+    if not bases:
+        notes.append(
+            f"{where} has no baseline (track(..., baseline=True)): "
+            "energy_vs_baseline and quality_delta_vs_baseline are empty"
+        )
+        return notes
+    base = bases[0]
+    for r in rows:
+        if base["energy_wh_per_1k"] > 0:
+            r["energy_vs_baseline"] = r["energy_wh_per_1k"] / base["energy_wh_per_1k"]
+        if base["quality"] is not None and r["quality"] is not None:
+            r["quality_delta_vs_baseline"] = r["quality"] - base["quality"]
+    if base["energy_wh_per_1k"] <= 0:
+        notes.append(f"the baseline of {where} used no energy: energy_vs_baseline is empty")
+    return notes
+
+
+def _span(row: dict) -> tuple[float, float]:
+    if row["energy_wh_per_1k_ci_low"] is None:
+        return row["energy_wh_per_1k"], row["energy_wh_per_1k"]
+    return row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
+
+
+def _sort(
+    rows: list[dict], sort_by: str | Sequence[str] | None, ascending: bool | Sequence[bool]
+) -> None:
+    if sort_by is None:
+        # Tasks apart, then Pareto-optimal first, then cheapest first.
+        rows.sort(key=lambda r: (str(r["task"]), not r["pareto"], r["energy_wh_per_1k"]))
+        return
+    keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
+    orders = [ascending] * len(keys) if isinstance(ascending, bool) else list(ascending)
+    if len(orders) != len(keys):
+        raise LeaderboardError(
+            f"ascending has {len(orders)} value(s) for {len(keys)} sort column(s): give one each"
+        )
+    for key in keys:
+        if key not in COLUMNS:
+            raise LeaderboardError(f"cannot sort by {key!r}: columns are {', '.join(COLUMNS)}")
+    # Stable sorts, least significant key first; empty values last whatever the order.
+    for key, asc in reversed(list(zip(keys, orders))):
+        present = [r for r in rows if r[key] is not None]
+        empty = [r for r in rows if r[key] is None]
+        present.sort(key=lambda r: _sortable(r[key]), reverse=not asc)
+        rows[:] = present + empty
+
+
+def _sortable(value: Any) -> Any:
+    return len(value) if isinstance(value, list) else value
+
+
+def leaderboard(
+    task: str | None = None,
+    *,
+    quality: str,
+    per: str,
+    phase: str | None = None,
+    store: str | os.PathLike | None = None,
+    records: Iterable[dict] | None = None,
+    higher_is_better: bool | None = None,
+    statuses: Sequence[str] = ("completed",),
+    sort_by: str | Sequence[str] | None = None,
+    ascending: bool | Sequence[bool] = True,
+) -> pandas.DataFrame:
+    """Rank the runs of a store (or ``records``) by energy per unit of work and quality.
+
+    ``footprint.leaderboard(task="digits", quality="accuracy", per="queries")`` returns a pandas
+    DataFrame with one row per (task, model, variant) and the columns of :data:`COLUMNS`
+    (docs/leaderboard.md says how each is computed); ``df.attrs["notes"]`` lists what a reader
+    should know (runs left out, empty columns and why). Other arguments as in :func:`build`;
+    ``store`` defaults to ``$FOOTPRINT_DIR`` or ``./footprint-runs``.
+    """
+    import pandas as pd
+
+    if records is None:
+        from footprint.store import Store
+
+        records = Store(store).records()
+    board = build(
+        records,
+        quality=quality,
+        per=per,
+        task=task,
+        phase=phase,
+        higher_is_better=higher_is_better,
+        statuses=statuses,
+        sort_by=sort_by,
+        ascending=ascending,
+    )
+    df = pd.DataFrame(board.rows, columns=list(board.columns))
+    df.attrs["notes"] = list(board.notes)
+    df.attrs["quality"] = board.quality
+    df.attrs["per"] = board.per
+    df.attrs["higher_is_better"] = board.higher_is_better
+    return df
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``footprint.leaderboard`` makes the package attribute this module, shadowing
+    the lazy ``footprint.leaderboard`` function; calling the module calls the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pandas.DataFrame:
+        return leaderboard(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
