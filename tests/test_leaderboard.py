@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -430,4 +431,5 @@ def test_import_is_light_and_the_name_stays_callable():
         "assert 'pandas' not in sys.modules and 'scipy' not in sys.modules\n"
         "assert callable(footprint.leaderboard)\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
