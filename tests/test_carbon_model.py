@@ -36,7 +36,16 @@ def test_no_region_no_intensity_leaves_emissions_empty():
     out = fc.emissions_for(RECORD, setup)
     assert out["emissions_kg"] is None and out["carbon_intensity_g_per_kwh"] is None
     assert out["notes"] == list(setup.notes)
-    assert "embodied_emissions_kg" not in out
+    assert out["embodied_emissions_kg"] is None
+    assert out["region"] is None and out["pue"] == 1.0
+    assert setup.emissions_kg(2.0) is None
+
+
+def test_notes_merge_with_the_records_without_duplicates():
+    setup = fc.resolve("aws:us-east-1")
+    record = {**RECORD, "notes": ["cpu: estimated", *setup.notes]}  # as the tracker builds it
+    out = fc.emissions_for(record, setup)
+    assert out["notes"] == ["cpu: estimated", *setup.notes]
 
 
 def test_operational_emissions_it_energy_times_pue_times_intensity():
@@ -49,6 +58,8 @@ def test_operational_emissions_it_energy_times_pue_times_intensity():
     )  # fmt: skip
     assert c["pue"] == 1.25 and c["pue_source"] == "user-supplied"
     assert out["carbon_intensity_g_per_kwh"] == 56.039
+    assert (out["region"], out["pue"]) == ("FR", 1.25)
+    assert fc.resolve("FR", pue=1.25).emissions_kg(2.0) == out["emissions_kg"]
 
 
 def test_user_intensity_with_and_without_region():

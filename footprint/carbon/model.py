@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from footprint import units
 from footprint.carbon import embodied as _embodied
 from footprint.carbon import pue as _pue
 from footprint.carbon.regions import (
@@ -48,6 +49,14 @@ class CarbonSetup:
     hourly: object | None = None  # footprint.carbon.hourly.HourlyIntensity
     embodied: dict | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def emissions_kg(self, energy_kwh: float) -> float | None:
+        """Operational emissions of ``energy_kwh`` of IT energy with the static intensity (live
+        figure during a run); None without an intensity or with an intensity file (known only
+        once the run's timeline is integrated)."""
+        if self.intensity is None or self.hourly is not None:
+            return None
+        return units.emissions_kg(energy_kwh, self.intensity.g_per_kwh, self.pue)
 
     def to_dict(self) -> dict:
         """The provenance dict stored as a record's ``carbon`` field (before the run's figures)."""
@@ -204,12 +213,14 @@ def emissions_for(record: Mapping, setup: CarbonSetup | None = None) -> dict:
     """The carbon fields to put into a finished run's record.
 
     ``setup`` is what :func:`resolve` returned at start; without it, the record's ``carbon``
-    field is used (re-reading an intensity file, which must be unchanged). Returns
-    ``emissions_kg`` (None when there is no intensity or the file does not cover the run),
-    ``carbon_intensity_g_per_kwh`` (the value applied), ``carbon`` (provenance, PUE, IT and
-    facility energy, hourly statistics), ``embodied_emissions_kg`` and its breakdown in
-    ``carbon["embodied"]`` when configured, and ``notes`` (each starting with "carbon: ").
-    Data problems after the run are notes, not exceptions: a run is never lost to them.
+    field is used (re-reading an intensity file, which must be unchanged). Returns, ready for
+    ``record.update(...)``: ``emissions_kg`` (None when there is no intensity or the file does
+    not cover the run), ``region``, ``carbon_intensity_g_per_kwh`` (the value applied),
+    ``pue``, ``carbon`` (provenance, PUE and its source, IT and facility energy, hourly
+    statistics, embodied breakdown), ``embodied_emissions_kg`` (None unless configured) and
+    ``notes`` (the record's notes plus this function's, each starting with "carbon: ", without
+    duplicates). Data problems after the run are notes, not exceptions: a run is never lost to
+    them.
     """
     if setup is None:
         if not isinstance(record.get("carbon"), Mapping):
@@ -251,22 +262,28 @@ def emissions_for(record: Mapping, setup: CarbonSetup | None = None) -> dict:
     if energy_kwh is None and g_per_kwh is not None:
         notes.append(f"{NOTE_PREFIX}the run has no energy figure: emissions left empty")
     emissions_kg = (
-        None if g_per_kwh is None or facility_kwh is None else facility_kwh * g_per_kwh / 1000.0
+        None
+        if g_per_kwh is None or energy_kwh is None
+        else units.emissions_kg(energy_kwh, g_per_kwh, setup.pue)
     )
-    out = {
-        "emissions_kg": emissions_kg,
-        "carbon_intensity_g_per_kwh": g_per_kwh,
-        "carbon": carbon,
-        "notes": notes,
-    }
+    embodied_kg = None
     if setup.embodied is not None:
-        total, rows, embodied_notes = _embodied.embodied_emissions(
+        embodied_kg, rows, embodied_notes = _embodied.embodied_emissions(
             list(record.get("devices") or []), duration_s, setup.embodied
         )
-        out["embodied_emissions_kg"] = total
         carbon["embodied"] = {"config": setup.embodied, "devices": rows}
         notes.extend(NOTE_PREFIX + n for n in embodied_notes)
-    return out
+    merged = list(record.get("notes") or [])
+    merged.extend(n for n in notes if n not in merged)
+    return {
+        "emissions_kg": emissions_kg,
+        "region": setup.region,
+        "carbon_intensity_g_per_kwh": g_per_kwh,
+        "pue": setup.pue,
+        "carbon": carbon,
+        "embodied_emissions_kg": embodied_kg,
+        "notes": merged,
+    }
 
 
 def recompute(
@@ -308,12 +325,9 @@ def recompute(
             setup.notes,
         )
     new = copy.deepcopy(dict(record))
-    fields = emissions_for(new, setup)
-    kept = [n for n in new.get("notes") or [] if not str(n).startswith(NOTE_PREFIX)]
-    new.update({k: v for k, v in fields.items() if k != "notes"})
-    new["notes"] = (
-        kept
-        + fields["notes"]
-        + [f"{NOTE_PREFIX}recomputed (previous emissions_kg: {record.get('emissions_kg')!r})"]
+    new["notes"] = [n for n in new.get("notes") or [] if not str(n).startswith(NOTE_PREFIX)]
+    new.update(emissions_for(new, setup))
+    new["notes"].append(
+        f"{NOTE_PREFIX}recomputed (previous emissions_kg: {record.get('emissions_kg')!r})"
     )
     return new
