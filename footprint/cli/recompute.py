@@ -1,0 +1,78 @@
+"""``footprint recompute RUN_ID --intensity-csv FILE``: a finished run's emissions, again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from footprint.cli._common import StoreOption, fmt_emissions
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "recompute",
+        help="Recompute a saved run's emissions, e.g. with hourly intensity data that arrived "
+        "after the run (integrated against the stored power timeline), and save it.",
+    )
+    def recompute_command(
+        run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id or prefix.")],
+        intensity_csv: Annotated[
+            Path | None,
+            typer.Option(
+                "--intensity-csv",
+                help="Intensity CSV: 'timestamp,g_per_kwh' or an Electricity Maps export.",
+                dir_okay=False,
+            ),
+        ] = None,
+        basis: Annotated[
+            str,
+            typer.Option(help="Which column of an Electricity Maps export: life-cycle or direct."),
+        ] = "life-cycle",
+        carbon_intensity: Annotated[
+            float | None, typer.Option(help="A single intensity, g CO2e/kWh.")
+        ] = None,
+        region: Annotated[str | None, typer.Option(help="A different region.")] = None,
+        pue: Annotated[
+            str | None, typer.Option(help="A different PUE: a number, 'cloud' or 'on-prem'.")
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print the result without saving it.")
+        ] = False,
+        store: StoreOption = None,
+    ) -> int:
+        from footprint.carbon import recompute
+        from footprint.store import Store
+
+        st = Store(store)
+        record = st.get(run_id)
+        pue_value: float | str | None = pue
+        if pue is not None:
+            try:
+                pue_value = float(pue)
+            except ValueError:
+                pue_value = pue
+        new = recompute(
+            record,
+            intensity_csv,
+            carbon_intensity=carbon_intensity,
+            region=region,
+            pue=pue_value,
+            intensity_basis=basis,
+        )
+        intensity = new["carbon_intensity_g_per_kwh"]
+        line = (
+            f"run {new['id'][:8]}: {fmt_emissions(record.get('emissions_kg'))} -> "
+            f"{fmt_emissions(new['emissions_kg'])} CO2e"
+            + (f" at {intensity:.1f} g/kWh ({new['carbon']['source']})" if intensity else "")
+        )
+        print(line)
+        for note in new["notes"]:
+            if note.startswith("carbon: ") and note not in (record.get("notes") or []):
+                print(f"  {note}")
+        if dry_run:
+            print("  (dry run: not saved)")
+        else:
+            print(f"  saved {st.save(new)}")
+        return 0
