@@ -1,0 +1,182 @@
+"""Import CodeCarbon's emissions.csv: a file CodeCarbon itself wrote, and hand-made edge cases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import footprint
+from footprint.cli import main
+from footprint.importers import ImportFormatError
+from footprint.importers.codecarbon import import_codecarbon, read_codecarbon_csv
+from footprint.store import Store
+
+# Two offline CodeCarbon runs in Paris time; the first flushes once (a cumulative extra row) and
+# has PUE 1.5. Prints what CodeCarbon itself reported, to compare the import with.
+_WRITER = textwrap.dedent(
+    """
+    import json, sys, time, codecarbon
+    out = sys.argv[1]
+    res = []
+    for name, pue, flush in (("fp32", 1.5, True), ("int8", 1.0, False)):
+        t = codecarbon.OfflineEmissionsTracker(
+            country_iso_code="FRA", output_dir=out, save_to_file=True, log_level="error",
+            project_name=name, pue=pue)
+        t0 = time.time()
+        t.start()
+        time.sleep(0.3)
+        if flush:
+            t.flush()
+            time.sleep(0.2)
+        t.stop()
+        t1 = time.time()
+        d = t.final_emissions_data
+        res.append(dict(name=name, t0=t0, t1=t1, run_id=str(t.run_id), pue=pue,
+                        energy_kwh=d.energy_consumed, emissions_kg=d.emissions,
+                        duration_s=d.duration, cpu_kwh=d.cpu_energy, ram_kwh=d.ram_energy))
+    print(json.dumps(res))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def codecarbon_csv(tmp_path_factory):
+    out = tmp_path_factory.mktemp("codecarbon")
+    env = {**__import__("os").environ, "TZ": "Europe/Paris"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    return out / "emissions.csv", json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_file_written_by_codecarbon(codecarbon_csv):
+    path, truth = codecarbon_csv
+    records = read_codecarbon_csv(path, tz="Europe/Paris")
+    assert [r["name"] for r in records] == ["fp32", "int8"]  # flush()'s partial row not a run
+    for rec, cc in zip(records, truth):
+        assert rec["tags"]["codecarbon_run_id"] == cc["run_id"]
+        assert rec["imported_from"]["tool"] == "codecarbon"
+        assert rec["imported_from"]["version"] == "3.3.2"
+        assert rec["status"] == "completed" and rec["pue"] == cc["pue"]
+        # CodeCarbon's energy includes its PUE; footprint's energy_kwh is IT energy before PUE
+        assert rec["energy_kwh"] == pytest.approx(cc["energy_kwh"] / cc["pue"], rel=1e-12)
+        assert rec["emissions_kg"] == pytest.approx(cc["emissions_kg"], rel=1e-12)
+        assert rec["duration_s"] == pytest.approx(cc["duration_s"], rel=1e-12)
+        devices = {d["id"]: d for d in rec["devices"]}
+        assert set(devices) == {"cpu", "ram"}  # no GPU on this machine
+        assert devices["cpu"]["energy_j"] == pytest.approx(cc["cpu_kwh"] / cc["pue"] * 3.6e6)
+        assert devices["ram"]["energy_j"] == pytest.approx(cc["ram_kwh"] / cc["pue"] * 3.6e6)
+        assert all(d["measured"] is False for d in devices.values())
+        # IT energy x PUE x intensity gives back CodeCarbon's emissions
+        assert rec["energy_kwh"] * rec["pue"] * rec["carbon_intensity_g_per_kwh"] / 1000 == (
+            pytest.approx(cc["emissions_kg"], rel=1e-12)
+        )
+        # timestamp = end in Paris wall-clock time, whole seconds; start = end - duration
+        started = datetime.fromisoformat(rec["started_at"])
+        ended = datetime.fromisoformat(rec["ended_at"])
+        assert started.utcoffset() == timedelta(0)
+        assert ended - started == timedelta(seconds=cc["duration_s"])
+        assert cc["t1"] - 1.0 <= ended.timestamp() <= cc["t1"]
+        assert cc["t0"] - 1.0 <= started.timestamp() <= cc["t1"]
+    assert any("flush()" in n for n in records[0]["notes"])
+
+
+def test_the_zone_decides_the_start(codecarbon_csv):
+    path, truth = codecarbon_csv
+    paris = read_codecarbon_csv(path, tz="Europe/Paris")[0]
+    utc = read_codecarbon_csv(path, tz="UTC")[0]
+    shift = datetime.fromisoformat(utc["started_at"]) - datetime.fromisoformat(paris["started_at"])
+    # Paris is UTC+1 or UTC+2 on the day the file was written
+    offset = datetime.fromtimestamp(truth[0]["t1"], timezone.utc).astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Paris")
+    )
+    assert shift == offset.utcoffset()
+    with pytest.raises(ImportFormatError, match="unknown time zone 'Mars/Olympus'"):
+        read_codecarbon_csv(path, tz="Mars/Olympus")
+
+
+def test_imported_runs_join_the_leaderboard(codecarbon_csv, store):
+    path, truth = codecarbon_csv
+    common = {"task": "digits", "model": "mlp", "counts": {"queries": 1000}, "tz": "Europe/Paris"}
+    fp32 = [r for r in read_codecarbon_csv(path, **common) if r["name"] == "fp32"]
+    int8 = [r for r in read_codecarbon_csv(path, **common) if r["name"] == "int8"]
+    st = Store(store)
+    for r in fp32:
+        st.save({**r, "variant": "fp32", "baseline": True, "metrics": {"accuracy": 0.95}})
+    for r in int8:
+        st.save({**r, "variant": "int8", "metrics": {"accuracy": 0.93}})
+    df = footprint.leaderboard(task="digits", quality="accuracy", per="queries", store=store)
+    rows = df.set_index("variant")
+    for variant, cc in zip(("fp32", "int8"), truth):
+        # whole-run IT energy per 1,000 queries, in Wh; emissions as CodeCarbon reported them
+        assert rows.loc[variant, "energy_wh_per_1k"] == pytest.approx(
+            cc["energy_kwh"] / cc["pue"] * 1000
+        )
+        assert rows.loc[variant, "emissions_g_per_1k"] == pytest.approx(cc["emissions_kg"] * 1000)
+        assert bool(rows.loc[variant, "imported"]) is True
+    assert any("imported" in n for n in df.attrs["notes"])
+
+
+def test_cli_import_is_idempotent(codecarbon_csv, store, capsys):
+    path, _ = codecarbon_csv
+    argv = ["import-codecarbon", str(path), "--store", str(store), "--tz", "Europe/Paris"]
+    more = ["--task", "digits", "--model", "mlp", "--count", "queries=500", "--metric", "f1=0.8"]
+    assert main(argv + more) == 0
+    assert "imported 2 run(s)" in capsys.readouterr().out
+    assert main(argv + more) == 0  # same ids: updated, not duplicated
+    records = Store(store).records()
+    assert len(records) == 2
+    assert {r["task"] for r in records} == {"digits"}
+    assert all(r["counts"] == {"queries": 500.0} and r["metrics"] == {"f1": 0.8} for r in records)
+    assert main(argv + ["--count", "queries"]) == 2
+    assert "--count must be UNIT=NUMBER" in capsys.readouterr().err
+
+
+HEADER = "timestamp,project_name,run_id,duration,emissions,energy_consumed,cpu_energy,ram_energy\n"
+
+
+def test_hand_made_files(tmp_path):
+    ok = tmp_path / "ok.csv"
+    ok.write_text(HEADER + "2026-03-01T12:00:10,p,,10,0.001,0.02,0.015,0.005\n")
+    (rec,) = read_codecarbon_csv(ok, tz="UTC")
+    assert rec["started_at"] == "2026-03-01T12:00:00+00:00"
+    assert rec["ended_at"] == "2026-03-01T12:00:10+00:00"
+    assert rec["energy_kwh"] == pytest.approx(0.02) and rec["pue"] == 1.0
+    assert rec["carbon_intensity_g_per_kwh"] == pytest.approx(50.0)
+    # a timestamp with an offset is taken as is, whatever tz says
+    aware = tmp_path / "aware.csv"
+    aware.write_text(HEADER + "2026-03-01T12:00:10+02:00,p,r1,10,0.001,0.02,0.015,0.005\n")
+    assert read_codecarbon_csv(aware, tz="UTC")[0]["started_at"] == "2026-03-01T10:00:00+00:00"
+
+    bad = {
+        "notcc.csv": ("a,b\n1,2\n", "lacks column.*timestamp, duration"),
+        "empty.csv": (HEADER, "header but no runs"),
+        "neg.csv": (HEADER + "2026-03-01T12:00:10,p,,10,-1,0.02,,\n", "'emissions'.*>= 0"),
+        "text.csv": (HEADER + "2026-03-01T12:00:10,p,,ten,0,0,,\n", "line 2.*'duration' is 'ten'"),
+        "time.csv": (HEADER + "yesterday,p,,10,0,0,,\n", "timestamp 'yesterday'"),
+    }
+    for name, (text, message) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ImportFormatError, match=message):
+            read_codecarbon_csv(tmp_path / name, tz="UTC")
+    with pytest.raises(ImportFormatError, match="cannot read"):
+        read_codecarbon_csv(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match=r"counts\['queries'\] must be >= 0"):
+        read_codecarbon_csv(ok, counts={"queries": -5})
+
+
+def test_import_saves_to_the_store(tmp_path, store):
+    ok = tmp_path / "ok.csv"
+    ok.write_text(HEADER + "2026-03-01T12:00:10,p,run-a,10,0.001,0.02,0.015,0.005\n")
+    (rec,) = import_codecarbon(ok, store=store, tz="UTC")
+    assert Store(store).get(rec["id"][:8])["imported_from"]["row"]["run_id"] == "run-a"
