@@ -443,23 +443,23 @@ def build(
 
     if single:
         notes.append(
-            f"no confidence interval for rows with a single run (n = 1): {_names(single)}; "
+            f"no confidence interval for rows with a single run (n = 1): {_names(sorted(single))}; "
             "repeat runs (e.g. footprint.bench(..., repeats=3)) to see the noise"
         )
     if partial_quality:
         notes.append(
             f"{quality!r} missing from some runs; quality is over the runs that logged it: "
-            f"{_names(partial_quality)}"
+            f"{_names(sorted(partial_quality))}"
         )
     if no_quality:
         notes.append(
-            f"no run of {_names(no_quality)} logged {quality!r}: quality is empty and the row is "
-            "not Pareto-ranked"
+            f"no run of {_names(sorted(no_quality))} logged {quality!r}: quality is empty and "
+            "the row is not Pareto-ranked"
         )
     if no_emissions:
         notes.append(
-            f"emissions empty for {_names(no_emissions)}: some of their runs had no region or "
-            "carbon intensity (track(region=...) or footprint recompute)"
+            f"emissions empty for {_names(sorted(no_emissions))}: some of their runs had no "
+            "region or carbon intensity (track(region=...) or footprint recompute)"
         )
     if not higher:
         notes.append(

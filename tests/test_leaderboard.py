@@ -433,3 +433,68 @@ def test_import_is_light_and_the_name_stays_callable():
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _cli_store(store):
+    st = Store(store)
+    for r in crafted() + [
+        rec("A", wh_per_1k=12.0, quality=0.90),
+        rec("B", wh_per_1k=20.0, quality=0.95, baseline=True, status="failed"),
+    ]:
+        st.save(r)
+    return ["leaderboard", "--task", "digits", "--quality", "accuracy", "--per", "queries"] + [
+        "--store",
+        str(store),
+    ]
+
+
+def test_cli_json_and_csv(store, capsys):
+    import csv
+    import io
+    import json
+
+    from footprint.cli import main
+
+    argv = _cli_store(store)
+    assert main(argv + ["--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert (data["quality"], data["per"], data["higher_is_better"]) == ("accuracy", "queries", True)
+    a = next(r for r in data["rows"] if r["model"] == "A")
+    assert a["n"] == 2 and a["energy_wh_per_1k"] == pytest.approx(11.0)
+    assert "1 failed" in err and data["notes"] == [
+        line.removeprefix("footprint: note: ") for line in err.splitlines()
+    ]
+    assert main(argv + ["--format", "csv", "--sort", "energy_wh_per_1k", "--descending"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == list(COLUMNS)
+    assert [r["model"] for r in rows] == ["D", "B", "C", "A", "E"]
+    assert rows[-1]["energy_wh_per_1k_ci_low"] == ""  # n = 1: empty, not 0
+
+
+def test_cli_table_and_markdown(store, capsys):
+    from footprint.cli import main
+
+    argv = _cli_store(store)
+    assert main(argv + ["--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| task | model | variant | n | accuracy | Wh/1k queries | 95% CI |")
+    assert "| digits | C | - | 1 | 0.89 | 15 | - |" in out
+    assert "- 1 run(s) excluded by status (1 failed)" in out
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "energy per 1,000 queries" in out and "note: " in out and "*****" in out
+
+
+def test_cli_errors_are_one_line(store, capsys):
+    from footprint.cli import main
+
+    argv = _cli_store(store)
+    assert main([*argv[:-4], "--per", "samples", *argv[-2:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("footprint: error: no run counted 'samples'") and err.count("\n") == 1
+    assert main(argv + ["--format", "xml"]) == 2
+    assert "--format must be one of table, csv, markdown, json" in capsys.readouterr().err

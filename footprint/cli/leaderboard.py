@@ -1,0 +1,185 @@
+"""``footprint leaderboard``: rank models and variants by energy per unit of work and quality.
+
+Renders :func:`footprint.leaderboard.build`'s plain rows (no pandas needed). Notes go after the
+table; with csv or json they go to stderr (json also carries them), so stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from footprint.cli._common import StoreOption
+
+FORMATS = ("table", "csv", "markdown", "json")
+
+# (column, header, format) shown by table and markdown; csv and json carry every column.
+_SHOWN = (
+    ("task", "task", "s"),
+    ("model", "model", "s"),
+    ("variant", "variant", "s"),
+    ("n", "n", "d"),
+    ("quality", "{quality}", ".4g"),
+    ("energy_wh_per_1k", "Wh/1k {per}", ".4g"),
+    ("energy_ci", "95% CI", "ci"),
+    ("emissions_g_per_1k", "gCO2e/1k {per}", ".4g"),
+    ("quality_per_kwh", "{quality} per kWh/unit", ".4g"),
+    ("pareto", "pareto", "b"),
+    ("stars", "stars", "stars"),
+    ("energy_vs_baseline", "x baseline", ".3g"),
+    ("quality_delta_vs_baseline", "d {quality}", "+.3g"),
+    ("tie_with", "tie with", "list"),
+)
+
+
+def _cell(row: dict, column: str, fmt: str) -> str:
+    if column == "energy_ci":
+        low, high = row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
+        return "-" if low is None else f"[{low:.4g}, {high:.4g}]"
+    value = row[column]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if fmt == "b":
+        return "yes" if value else ""
+    if fmt == "stars":
+        return "*" * value
+    if fmt == "list":
+        return ", ".join(value) or ""
+    if fmt == "s":
+        return str(value) + (" (baseline)" if column == "variant" and row["baseline"] else "")
+    return format(value, fmt)
+
+
+def _headers(board: Any) -> list[str]:
+    return [h.format(quality=board.quality, per=board.per) for _, h, _ in _SHOWN]
+
+
+def _table_columns(board: Any) -> set[str]:
+    """Columns worth a terminal's width: not ones empty in every row, nor a single task."""
+    shown = {c for c, _, _ in _SHOWN} - {"quality_per_kwh"}
+    if len({row["task"] for row in board.rows}) == 1:
+        shown.discard("task")
+    for column in ("emissions_g_per_1k", "energy_vs_baseline", "quality_delta_vs_baseline"):
+        if all(row[column] is None for row in board.rows):
+            shown.discard(column)
+    return shown
+
+
+def _plain(value: Any) -> Any:
+    return ";".join(value) if isinstance(value, list) else ("" if value is None else value)
+
+
+def render(board: Any, format: str) -> str:
+    """The board as text in ``format`` (table output excepted: it goes through rich)."""
+    if format == "json":
+        return json.dumps(
+            {
+                "quality": board.quality,
+                "per": board.per,
+                "higher_is_better": board.higher_is_better,
+                "rows": board.rows,
+                "notes": board.notes,
+            },
+            indent=2,
+        )
+    if format == "csv":
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(board.columns)
+        for row in board.rows:
+            writer.writerow([_plain(row[c]) for c in board.columns])
+        return buf.getvalue().rstrip("\n")
+    # markdown
+    headers = _headers(board)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in board.rows:
+        cells = [_cell(row, c, f).replace("|", "\\|") for c, _, f in _SHOWN]
+        lines.append("| " + " | ".join(cells) + " |")
+    if board.notes:
+        lines.append("")
+        lines.extend(f"- {note}" for note in board.notes)
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "leaderboard",
+        help="Rank models and variants by energy per unit of work and quality.",
+    )
+    def leaderboard_command(
+        quality: Annotated[str, typer.Option(help="Quality metric logged with run.log.")],
+        per: Annotated[str, typer.Option(help="Work unit counted with run.count (queries...).")],
+        task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
+        phase: Annotated[
+            str | None, typer.Option(help="Use the energy of this phase (name or path).")
+        ] = None,
+        store: StoreOption = None,
+        format: Annotated[str, typer.Option(help="table, csv, markdown or json.")] = "table",
+        higher_is_better: Annotated[
+            bool | None,
+            typer.Option(
+                "--higher-is-better/--lower-is-better",
+                help="Direction of the quality metric (default: from the runs or its name).",
+                show_default=False,
+            ),
+        ] = None,
+        status: Annotated[
+            list[str] | None,
+            typer.Option(help="Run statuses to rank (repeatable; default completed)."),
+        ] = None,
+        sort: Annotated[
+            list[str] | None,
+            typer.Option(help="Sort by these columns (repeatable; default: Pareto, energy)."),
+        ] = None,
+        descending: Annotated[bool, typer.Option(help="Sort --sort columns descending.")] = False,
+    ) -> int:
+        from footprint.errors import UsageError
+        from footprint.leaderboard import build
+        from footprint.store import Store
+
+        if format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+        board = build(
+            Store(store).records(),
+            quality=quality,
+            per=per,
+            task=task,
+            phase=phase,
+            higher_is_better=higher_is_better,
+            statuses=tuple(status) if status else ("completed",),
+            sort_by=sort or None,
+            ascending=not descending,
+        )
+        if format in ("csv", "json"):
+            print(render(board, format))
+            for note in board.notes:
+                print(f"footprint: note: {note}", file=sys.stderr)
+            return 0
+        if format == "markdown":
+            print(render(board, format))
+            return 0
+        from rich.console import Console
+        from rich.table import Table
+
+        shown = _table_columns(board)
+        tasks = {row["task"] for row in board.rows}
+        title = f"energy per 1,000 {per}" + (f", task {tasks.pop()}" if len(tasks) == 1 else "")
+        table = Table(title=title, title_justify="left")
+        for (column, _, fmt), text in zip(_SHOWN, _headers(board)):
+            if column in shown:
+                justify = "left" if fmt in ("s", "list", "stars", "b") else "right"
+                table.add_column(text, justify=justify, overflow="fold")
+        for row in board.rows:
+            table.add_row(*(_cell(row, c, f) for c, _, f in _SHOWN if c in shown))
+        console = Console(highlight=False)
+        console.print(table)
+        for note in board.notes:
+            console.print(f"note: {note}", markup=False)
+        return 0
