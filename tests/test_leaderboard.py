@@ -498,3 +498,34 @@ def test_cli_errors_are_one_line(store, capsys):
     assert err.startswith("footprint: error: no run counted 'samples'") and err.count("\n") == 1
     assert main(argv + ["--format", "xml"]) == 2
     assert "--format must be one of table, csv, markdown, json" in capsys.readouterr().err
+
+
+def test_worked_example_of_the_docs():
+    runs = {
+        ("mlp", "fp32"): ([20.0, 21.0, 22.0], [0.96, 0.96, 0.97]),
+        ("mlp", "int8"): ([6.0, 6.5, 7.0], [0.95, 0.95, 0.96]),
+        ("student", "distilled"): ([5.0, 6.0, 7.0], [0.93, 0.92, 0.94]),
+    }
+    records = [
+        rec(m, v, wh_per_1k=e, quality=q, baseline=v == "fp32", intensity_g_per_kwh=56.0)
+        for (m, v), (es, qs) in runs.items()
+        for e, q in zip(es, qs)
+    ]
+    records.append(rec("mlp", "train", wh_per_1k=1.0, counts={"samples": 1}, name="train-mlp"))
+    board = build(records, quality="accuracy", per="queries", task="digits")
+    assert [(r["model"], r["variant"]) for r in board.rows] == [
+        ("student", "distilled"),
+        ("mlp", "int8"),
+        ("mlp", "fp32"),
+    ]
+    d = board.rows[0]
+    half = 4.302652729749464 / math.sqrt(3)  # t(0.975, 2) x std 1 / sqrt(3)
+    assert d["energy_wh_per_1k_ci_low"] == pytest.approx(6 - half)
+    assert d["energy_wh_per_1k_ci_high"] == pytest.approx(6 + half)
+    assert d["emissions_g_per_1k"] == pytest.approx(0.336)
+    assert d["quality_per_kwh"] == pytest.approx(155000)
+    assert d["energy_vs_baseline"] == pytest.approx(6 / 21)
+    assert [r["stars"] for r in board.rows] == [5, 5, 1]
+    assert [r["rank"] for r in board.rows] == [1, 1, 3]
+    assert [r["pareto"] for r in board.rows] == [True, True, True]
+    assert board.notes == ["1 run(s) counted no 'queries' and are left out: train-mlp"]
