@@ -57,7 +57,7 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    import click
+    import typer
 
     from footprint.errors import FootprintError, UsageError
 
@@ -68,16 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = _app()(args=args, prog_name="footprint", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("footprint: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # typer's (vendored click's) usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None):
+            print(exc.ctx.get_help())
+            return EXIT_USAGE
         print(f"footprint: error: {_one_line(exc.format_message())}", file=sys.stderr)
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            print(f"  (see `{exc.ctx.command_path} --help`)", file=sys.stderr)
-        return EXIT_USAGE
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            print(f"  (see `{ctx.command_path} --help`)", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE
     except (UsageError, ValueError) as exc:
         print(f"footprint: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
             ("region", "left"),
             ("how", "left"),
         ):
-            table.add_column(col, justify=justify, overflow="fold")
+            # ids and numbers never wrap: people copy ids into other commands.
+            wrap = col in ("name", "region")
+            table.add_column(col, justify=justify, no_wrap=not wrap, overflow="fold")
         for r in records:
             table.add_row(
                 r["id"][:8],
@@ -79,5 +81,7 @@ def register(app: typer.Typer) -> None:
                 r["region"] or "-",
                 measured_label(r["devices"]),
             )
-        Console(highlight=False).print(table)
+        # Piped output is not cut to 80 columns: ids must survive `| grep`.
+        width = None if sys.stdout.isatty() else 200
+        Console(highlight=False, width=width).print(table)
         return 0
