@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import footprint
-from footprint.leaderboard import (
+from footprint.ranking import (
     COLUMNS,
     LeaderboardError,
     build,
@@ -427,9 +427,9 @@ def test_import_is_light_and_the_name_stays_callable():
     import sys
 
     code = (
-        "import sys, footprint, footprint.leaderboard\n"
+        "import sys, footprint, footprint.ranking\n"
         "assert 'pandas' not in sys.modules and 'scipy' not in sys.modules\n"
-        "assert callable(footprint.leaderboard)\n"
+        "assert callable(footprint.leaderboard) and callable(footprint.bench)\n"
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

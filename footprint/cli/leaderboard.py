@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         descending: Annotated[bool, typer.Option(help="Sort --sort columns descending.")] = False,
     ) -> int:
         from footprint.errors import UsageError
-        from footprint.leaderboard import build
+        from footprint.ranking import build
         from footprint.store import Store
 
         if format not in FORMATS:

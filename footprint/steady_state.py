@@ -9,8 +9,6 @@ steady-state energy by them. Repeats give the leaderboard its confidence interva
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -98,14 +96,3 @@ def bench(
                     run.count(**{unit: n})
         runs.append(run)
     return runs
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``footprint.bench`` makes the package attribute this module, shadowing the lazy
-    ``footprint.bench`` function; calling the module calls the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> list[Run]:
-        return bench(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

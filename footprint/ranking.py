@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -623,14 +621,3 @@ def leaderboard(
     df.attrs["per"] = board.per
     df.attrs["higher_is_better"] = board.higher_is_better
     return df
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``footprint.leaderboard`` makes the package attribute this module, shadowing
-    the lazy ``footprint.leaderboard`` function; calling the module calls the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> pandas.DataFrame:
-        return leaderboard(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
