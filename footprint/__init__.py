@@ -22,7 +22,7 @@ _LAZY = {
     "carbon_intensity": ("footprint.carbon", "carbon_intensity"),
     "leaderboard": ("footprint.ranking", "leaderboard"),
     "bench": ("footprint.steady_state", "bench"),
-    "report": ("footprint.report", "report"),
+    "report": ("footprint.reporting", "report"),
     "FootprintError": ("footprint.errors", "FootprintError"),
     "FootprintWarning": ("footprint.errors", "FootprintWarning"),
 }

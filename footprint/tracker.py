@@ -290,6 +290,14 @@ class Run:
             )
         return self._build(self._sensors.read(), status="running")
 
+    def report(self, out: str | os.PathLike | None = None, *, overwrite: bool = False):
+        """Write this run's self-contained HTML page (default ``reports/<name>-<id>.html``)."""
+        from footprint.reporting import report
+
+        if self._record is None:
+            raise UsageError("run.report() needs a finished run: call it after the block")
+        return report(runs=[self.to_dict()], out=out, overwrite=overwrite)
+
     def _build(self, snap: Snapshot, status: str) -> dict:
         from footprint import carbon
         from footprint.host import host_facts
