@@ -16,7 +16,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -64,7 +63,7 @@ class Run:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._cfg = config
-        self.id = uuid.uuid4().hex
+        self.id = os.urandom(16).hex()  # 128 random bits, as uuid4 (without importing uuid)
         self.name: str = config["name"]
         self.status = "running"
         self.counts: dict[str, float] = {}
