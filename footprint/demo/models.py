@@ -482,9 +482,10 @@ class Variant:
 
     ``predict(X_batch)`` returns int64 class labels of shape ``(len(X_batch),)``; it runs
     under ``torch.inference_mode``. ``base`` names the variant this one was derived from
-    (None for the baseline). ``parameter_count`` counts weights and biases, ``nonzero_parameter_
-    count`` those not exactly zero; ``size_bytes`` is the size of the serialised state dict
-    (what the model costs on disk), with int8 weights at 1 byte and bf16 at 2.
+    (None for the baseline). ``parameter_count`` counts weights and biases,
+    ``nonzero_parameter_count`` those not exactly zero; ``size_bytes`` is the size of the
+    serialised state dict (what the model costs on disk), with int8 weights at 1 byte and bf16
+    at 2. ``model`` is the module behind ``predict`` (for inspection, e.g. :func:`sparsity`).
     """
 
     name: str
