@@ -39,3 +39,34 @@ def test_readings_closer_than_resolution_do_not_open_buckets():
     tl.finish(snap(11.5, 11.0))
     tl.add(snap(20.0, 99.0))  # after finish: ignored
     assert tl.to_dict(["x"])["t_s"] == [0.0, 1.0, 1.5]
+
+
+def test_a_signal_handler_reading_during_a_read_does_not_deadlock():
+    """SIGTERM may arrive while the main thread is inside a read; its handler reads again."""
+    import threading
+
+    from footprint.sampler import SensorSet
+    from footprint.sensors.base import DeviceInfo, Reading, Sensor
+
+    class Interrupted(Sensor):
+        device = DeviceInfo("x", "cpu", "x", "fake", True)
+
+        def __init__(self):
+            super().__init__()
+            self.lock = threading.Lock()  # like a real sensor's own lock
+            self.nested = None
+            self.n = 0.0
+
+        def read(self):
+            with self.lock:
+                self.n += 1.0
+                if self.nested is None:  # "the handler runs here"
+                    self.nested = sset.read()
+                return Reading(self.n)
+
+    sensor = Interrupted()
+    sset = SensorSet([sensor], clock=lambda: 5.0)
+    first = sset.read()
+    assert sensor.nested.energy_j == (0.0,)  # the handler got the readings so far
+    assert first.energy_j == (1.0,)
+    assert sset.read().energy_j == (2.0,)
