@@ -18,8 +18,17 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
+# pip's output goes to a log, shown only if the install fails.
+log=$(mktemp)
+install() {
+    if ! .venv/bin/python -m pip install --quiet "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+}
+install --upgrade pip
 # torch==2.13.0 is a CPU build (pinned in the demo extra; an open range could pull a CUDA build).
-.venv/bin/python -m pip install --quiet -e '.[test,demo]'
+install -e '.[test,demo]'
+rm -f "$log"
 
 exec .venv/bin/python -m pytest "$@"
