@@ -1,0 +1,101 @@
+"""The HTML report: one self-contained offline page per run, per comparison, or for a store.
+
+Two steps, as everywhere downstream of the store: :mod:`footprint.reporting.data` builds plain
+data from records, then Jinja2 templates (package data, autoescaped) fill it in, with charts from
+:mod:`footprint.reporting.plots` inlined as SVG. Nothing heavy is imported until
+:func:`report` runs. See docs/report.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from footprint.reporting.data import (
+    DEFAULT_OUT,
+    ReportError,
+    ReportExistsError,
+    default_out,
+    load_records,
+)
+
+__all__ = ["DEFAULT_OUT", "ReportError", "ReportExistsError", "render_html", "report"]
+
+
+def report(
+    runs: Sequence[str | dict] | None = None,
+    out: str | os.PathLike | None = "reports/footprint-report.html",
+    task: str | None = None,
+    store: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    quality: str | None = None,
+    per: str | None = None,
+) -> Path:
+    """Write a self-contained HTML report and return its path.
+
+    ``runs``: None for every run of ``store`` (default ``$FOOTPRINT_DIR`` or
+    ``./footprint-runs``), or a list of run ids / unique prefixes and/or record dicts. One run
+    gives a run page; several give a comparison page with a leaderboard when ``quality`` and
+    ``per`` are given or can be inferred from the runs' metrics and counts (the page says how).
+    ``task`` keeps one task's runs. ``out``: the file to write; ``None`` picks
+    ``reports/<name>-<id8>.html`` for one run and ``reports/footprint-report.html`` for several;
+    parent directories are created. An existing file is replaced only with
+    ``overwrite=True`` (CLI: ``--force``), else :class:`ReportExistsError`.
+
+    Raises :class:`footprint.errors.RunNotFoundError` for an unknown run or an empty store and
+    :class:`ReportError` for other bad input, each saying what to change.
+    """
+    records = load_records(runs, store)
+    target = default_out(records) if out is None else Path(out)
+    if target.exists() and not overwrite:
+        raise ReportExistsError(
+            f"{str(target)!r} already exists: pass --force (CLI) or overwrite=True to replace "
+            "it, or choose another file with -o/--out (out=)"
+        )
+    if target.exists() and target.is_dir():
+        raise ReportError(f"{str(target)!r} is a directory: give a file name such as report.html")
+    html = render_html(records, task=task, quality=quality, per=per, out_dir=target.parent)
+    _write(target, html)
+    return target
+
+
+def render_html(
+    records: Sequence[dict],
+    *,
+    task: str | None = None,
+    quality: str | None = None,
+    per: str | None = None,
+    out_dir: Path | None = None,
+) -> str:
+    """The report page for ``records`` as an HTML string (a run page for one record without
+    ``task``, a comparison page otherwise). ``out_dir`` is where the page will live: run pages
+    already there (``<name>-<id8>.html``) are linked from the runs table."""
+    from footprint.reporting import render
+
+    if len(records) == 1 and task is None and quality is None and per is None:
+        return render.run_page(records[0])
+    return render.store_page(records, task=task, quality=quality, per=per, out_dir=out_dir)
+
+
+def _write(target: Path, html: str) -> None:
+    """Write atomically: a reader never sees half a page."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot create {str(target.parent)!r}: {exc.strerror or exc}; choose another -o/--out"
+        ) from exc
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,547 @@
+"""The report's data: plain dicts built from run records, before any rendering.
+
+Everything here reads records only (never hardware) and returns JSON-like data with raw SI
+numbers; templates format them. Tested directly (tests/test_report_data.py).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from footprint.errors import FootprintError, RunNotFoundError
+from footprint.record import RecordError, upgrade
+from footprint.units import J_PER_KWH, J_PER_WH
+
+#: Regions every what-if chart shows (plus the run's own): low- and high-carbon grids people know.
+WHATIF_REGIONS = (
+    "NO",
+    "SE",
+    "FR",
+    "CA-QC",
+    "BR",
+    "US-CA",
+    "GB",
+    "US-VA",
+    "US",
+    "DE",
+    "JP",
+    "CN",
+    "PL",
+    "IN",
+)
+
+DEFAULT_OUT = Path("reports") / "footprint-report.html"
+
+
+class ReportError(FootprintError, ValueError):
+    """A report cannot be made from these arguments; the message says what to change."""
+
+
+class ReportExistsError(ReportError, FileExistsError):
+    """The output file exists and overwriting was not asked for."""
+
+
+# -- which runs -----------------------------------------------------------------------------------
+
+
+def load_records(
+    runs: Sequence[str | dict] | None = None, store: str | os.PathLike | None = None
+) -> list[dict]:
+    """The records a report is about, in the order given (all runs of the store: newest first).
+
+    ``runs``: None for every run of ``store``, or a list of run ids / unique id prefixes (looked
+    up in ``store``) and/or record dicts. Raises :class:`RunNotFoundError` for an unknown or
+    ambiguous id and for an empty store, :class:`ReportError` for an empty list or a bad item.
+    """
+    from footprint.store import Store
+
+    st = Store(store)
+    if runs is None:
+        records = st.records()
+        if not records:
+            raise RunNotFoundError(
+                f"no runs in store {str(st.path)!r} to report on: track a run first "
+                "(footprint.track or `footprint run`), or point store= / --store (or "
+                "$FOOTPRINT_DIR) at the directory holding your runs"
+            )
+        return records
+    if isinstance(runs, (str, dict)) or not isinstance(runs, Iterable):
+        raise ReportError(
+            f"runs must be a list of run ids and/or record dicts (or None for the whole store), "
+            f"got {type(runs).__name__}: wrap a single run as runs=[...]"
+        )
+    out: list[dict] = []
+    seen: set[str] = set()
+    for item in runs:
+        if isinstance(item, dict):
+            try:
+                record = upgrade(item)
+            except RecordError as exc:
+                raise ReportError(f"runs contains a record that cannot be read: {exc}") from exc
+        elif isinstance(item, str):
+            record = st.get(item)
+        else:
+            raise ReportError(
+                f"runs items must be run ids (str) or record dicts, got {type(item).__name__}: "
+                f"{item!r}"
+            )
+        if record["id"] not in seen:  # the same run named twice is shown once
+            seen.add(record["id"])
+            out.append(record)
+    if not out:
+        raise ReportError(
+            "runs is an empty list: give run ids, or runs=None for every run in the store"
+        )
+    return out
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe form of a user string (``"BERT base/int8"`` -> ``"bert-base-int8"``)."""
+    s = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return s[:limit].strip("-") or "run"
+
+
+def default_out(records: Sequence[dict]) -> Path:
+    """``reports/<name>-<id8>.html`` for one run, ``reports/footprint-report.html`` for several."""
+    if len(records) == 1:
+        r = records[0]
+        return Path("reports") / f"{slug(r['name'])}-{r['id'][:8]}.html"
+    return DEFAULT_OUT
+
+
+# -- one run --------------------------------------------------------------------------------------
+
+
+def _phase_rows(record: dict) -> list[dict]:
+    """Phases by path, in order of first start: occurrences, time and energy summed."""
+    rows: dict[str, dict] = {}
+    for p in record["phases"]:
+        row = rows.get(p["path"])
+        if row is None:
+            row = rows[p["path"]] = {
+                "path": p["path"],
+                "name": p["name"],
+                "depth": p["path"].count("/"),
+                "occurrences": 0,
+                "duration_s": 0.0,
+                "energy_j": 0.0,
+                "energy_j_by_device": {},
+                "counts": {},
+                "start_s": p["start_s"],
+            }
+        row["occurrences"] += 1
+        row["duration_s"] += p["end_s"] - p["start_s"]
+        for dev, e in p["energy_j"].items():
+            row["energy_j"] += e
+            row["energy_j_by_device"][dev] = row["energy_j_by_device"].get(dev, 0.0) + e
+        for unit, n in p.get("counts", {}).items():
+            row["counts"][unit] = row["counts"].get(unit, 0) + n
+    return list(rows.values())
+
+
+def _timeline_stats(record: dict) -> dict[str, dict]:
+    """Per device: mean and peak of the timeline's bucket powers (W), if any."""
+    tl = record.get("timeline") or {}
+    t = tl.get("t_s") or []
+    out = {}
+    for dev, powers in (tl.get("power_w") or {}).items():
+        if not powers or len(t) != len(powers) + 1:
+            continue
+        out[dev] = {"peak_power_w": max(powers), "points": len(powers)}
+    return out
+
+
+def _per_unit(record: dict) -> list[dict]:
+    """Energy per counted unit, by the leaderboard's rule (the phases where it was counted)."""
+    from footprint.ranking import run_share
+
+    rows = []
+    for unit in sorted(record["counts"]):
+        share = run_share(record, unit)
+        if share is None:
+            continue
+        rows.append(
+            {
+                "unit": unit,
+                "count": share.units,
+                "energy_j": share.energy_j,
+                "energy_j_per_unit": share.energy_j / share.units,
+                "energy_wh_per_1k": share.energy_j / share.units * 1000 / J_PER_WH,
+                "emissions_g_per_1k": (
+                    None if share.emissions_kg is None else share.emissions_kg / share.units * 1e6
+                ),
+                "whole_run": share.whole_run,
+            }
+        )
+    return rows
+
+
+def _whatif(record: dict, regions: Sequence[str]) -> list[dict]:
+    from footprint.carbon import whatif
+
+    own = (record.get("carbon") or {}).get("region")
+    wanted = list(regions) + ([own] if own and own not in regions else [])
+    try:
+        rows = whatif(record, wanted)
+    except FootprintError:
+        # an own region that is not in the tables (a user intensity): compare the others
+        rows = whatif(record, list(regions))
+    if record.get("carbon_intensity_g_per_kwh") is not None and not any(
+        r["this_run"] for r in rows
+    ):
+        # the run used its own figure (user value, hourly file): show it as it was applied
+        carbon = record.get("carbon") or {}
+        rows.append(
+            {
+                "region": record.get("region") or "this run",
+                "name": "this run" + (f" ({carbon.get('kind')})" if carbon.get("kind") else ""),
+                "kind": carbon.get("kind"),
+                "g_per_kwh": record["carbon_intensity_g_per_kwh"],
+                "emissions_kg": record["emissions_kg"],
+                "source": carbon.get("source"),
+                "year": carbon.get("year"),
+                "basis": carbon.get("basis"),
+                "gas": carbon.get("gas"),
+                "this_run": True,
+            }
+        )
+        rows = [r for r in rows if r["emissions_kg"] is not None]
+        rows.sort(key=lambda r: (r["emissions_kg"], str(r["region"])))
+    return rows
+
+
+_HOST_FIELDS = (
+    ("hostname", "Host"),
+    ("cpu_model", "CPU"),
+    ("cpu_count_logical", "Logical CPUs"),
+    ("memory_total_bytes", "Memory"),
+    ("os", "OS"),
+    ("os_release", "Kernel / release"),
+    ("machine", "Architecture"),
+    ("python_version", "Python"),
+    ("torch_version", "PyTorch"),
+    ("footprint_version", "footprint"),
+    ("is_vm", "Virtual machine"),
+    ("is_container", "Container"),
+)
+
+
+def _host_rows(host: dict) -> list[dict]:
+    rows = []
+    for key, label in _HOST_FIELDS:
+        value = host.get(key)
+        if value is None or value == "":
+            continue
+        if key == "memory_total_bytes" and isinstance(value, (int, float)):
+            value = f"{value / 1024**3:.0f} GiB"
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        rows.append({"label": label, "value": str(value)})
+    for i, gpu in enumerate(host.get("gpus") or []):
+        extra = ", ".join(
+            f"{label} {gpu[k]}"
+            for k, label in (("driver_version", "driver"), ("uuid", "UUID"))
+            if gpu.get(k) is not None
+        )
+        rows.append(
+            {"label": f"GPU {i}", "value": str(gpu.get("name")) + (f" ({extra})" if extra else "")}
+        )
+    return rows
+
+
+def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) -> dict:
+    """Everything a run page shows, as plain data (energies in J/kWh, powers in W, times in s).
+
+    Keys: the record's identity fields; ``energy_j``/``energy_kwh``, ``emissions_kg``,
+    ``duration_s``, ``mean_power_w``; ``per_unit`` (energy per counted unit, by the leaderboard's
+    phase rule); ``devices`` (with ``share`` of the device total, ``mean_power_w``,
+    ``peak_power_w``); ``measured_j``/``estimated_j``; ``phases`` (summed by path);
+    ``carbon`` (provenance); ``whatif`` (rows of :func:`footprint.carbon.whatif`, sorted);
+    ``equivalents``; ``host`` (label/value rows).
+    """
+    from footprint.carbon import equivalents
+
+    r = upgrade(record)
+    energy_j = r["energy_kwh"] * J_PER_KWH
+    duration_s = r["duration_s"]
+    device_total_j = math.fsum(d["energy_j"] for d in r["devices"])
+    stats = _timeline_stats(r)
+    devices = []
+    for d in r["devices"]:
+        devices.append(
+            {
+                "id": d["id"],
+                "kind": d.get("kind"),
+                "name": d.get("name"),
+                "method": d.get("method"),
+                "measured": bool(d.get("measured")),
+                "energy_j": d["energy_j"],
+                "share": d["energy_j"] / device_total_j if device_total_j > 0 else None,
+                "mean_power_w": d["energy_j"] / duration_s if duration_s > 0 else None,
+                "peak_power_w": stats.get(d["id"], {}).get("peak_power_w"),
+                "uncertain": bool(d.get("uncertain")),
+                "error": d.get("error"),
+                "details": d.get("details") or {},
+            }
+        )
+    measured_j = math.fsum(d["energy_j"] for d in devices if d["measured"])
+    carbon = dict(r.get("carbon") or {})
+    facility_kwh = carbon.get("facility_energy_kwh", r["energy_kwh"] * (r["pue"] or 1.0))
+    try:
+        whatif_rows = _whatif(r, whatif_regions)
+    except FootprintError:
+        whatif_rows = []
+    embodied = carbon.get("embodied") or {}
+    return {
+        "id": r["id"],
+        "name": r["name"],
+        "status": r["status"],
+        "started_at": r["started_at"],
+        "ended_at": r.get("ended_at"),
+        "task": r["task"],
+        "model": r["model"],
+        "variant": r["variant"],
+        "baseline": bool(r["baseline"]),
+        "tags": dict(r["tags"]),
+        "metrics": dict(r["metrics"]),
+        "counts": dict(r["counts"]),
+        "error": r["error"],
+        "notes": list(r["notes"]),
+        "energy_uncertain": bool(r["energy_uncertain"]),
+        "imported_from": r["imported_from"],
+        "energy_j": energy_j,
+        "energy_kwh": r["energy_kwh"],
+        "emissions_kg": r["emissions_kg"],
+        "duration_s": duration_s,
+        "mean_power_w": energy_j / duration_s if duration_s > 0 else None,
+        "per_unit": _per_unit(r),
+        "devices": devices,
+        "device_total_j": device_total_j,
+        "measured_j": measured_j,
+        "estimated_j": device_total_j - measured_j,
+        "phases": _phase_rows(r),
+        "carbon": {
+            "region": r["region"],
+            "name": carbon.get("name"),
+            "kind": carbon.get("kind"),
+            "carbon_intensity_g_per_kwh": r["carbon_intensity_g_per_kwh"],
+            "source": carbon.get("source"),
+            "source_url": carbon.get("source_url"),
+            "year": carbon.get("year"),
+            "basis": carbon.get("basis"),
+            "gas": carbon.get("gas"),
+            "grid_region": carbon.get("grid_region"),
+            "hourly": carbon.get("hourly"),
+            "pue": r["pue"],
+            "pue_source": carbon.get("pue_source"),
+            "facility_energy_kwh": facility_kwh,
+            "embodied_emissions_kg": r["embodied_emissions_kg"],
+            "embodied_devices": embodied.get("devices") or [],
+        },
+        "whatif": whatif_rows,
+        "equivalents": equivalents(r["emissions_kg"], facility_kwh),
+        "host": _host_rows(r["host"]),
+        "sources": list(r["sources"]),
+        "timeline": r["timeline"],
+    }
+
+
+# -- several runs ---------------------------------------------------------------------------------
+
+
+def _known_direction(metric: str, records: Iterable[dict]) -> bool:
+    from footprint.ranking import default_higher_is_better
+
+    if any(metric in r["metric_directions"] for r in records):
+        return True
+    return default_higher_is_better(metric) is not None
+
+
+def infer_board_args(
+    records: Sequence[dict], quality: str | None = None, per: str | None = None
+) -> tuple[str | None, str | None, str]:
+    """Pick the leaderboard's ``quality`` and ``per`` when not given, and say how.
+
+    ``per``: the unit counted by the most runs (ties: alphabetical). ``quality``: among the
+    metrics logged by runs that counted ``per``, those whose direction is known (given to
+    ``track(higher_is_better=...)`` or conventional by name, e.g. accuracy, loss), the one logged
+    by the most of those runs (ties: alphabetical). Returns ``(quality, per, explanation)``;
+    quality or per is None when nothing fits (the explanation says what to pass).
+    """
+    explain = []
+    if per is None:
+        units = Counter(u for r in records for u in r["counts"])
+        if not units:
+            return quality, None, "no run counted a unit of work (run.count(queries=n))"
+        per = sorted(units.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        explain.append(f"per {per!r}: the unit counted by the most runs ({units[per]})")
+    if quality is None:
+        counted = [r for r in records if r["counts"].get(per)]
+        metrics = Counter(m for r in counted for m in r["metrics"])
+        usable = {m: n for m, n in metrics.items() if _known_direction(m, counted)}
+        if not usable:
+            why = (
+                "their metrics have no known direction: "
+                + ", ".join(sorted(metrics))
+                + " (pass quality= and higher_is_better via track)"
+                if metrics
+                else "they logged no metric (run.log(accuracy=...))"
+            )
+            return None, per, f"no quality metric for runs counting {per!r}: {why}"
+        quality = sorted(usable.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        explain.append(
+            f"quality {quality!r}: the metric with a known direction logged by the most of "
+            f"those runs ({usable[quality]})"
+        )
+    return quality, per, "; ".join(explain)
+
+
+def _measured_label(devices: list[dict]) -> str:
+    flags = {bool(d.get("measured")) for d in devices}
+    if not flags:
+        return "none"
+    if flags == {True}:
+        return "measured"
+    return "estimated" if flags == {False} else "mixed"
+
+
+def _row_key(r: dict) -> tuple:
+    return (r["task"], r["model"] if r["model"] is not None else r["name"], r["variant"])
+
+
+def store_view(
+    records: Sequence[dict],
+    *,
+    quality: str | None = None,
+    per: str | None = None,
+    task: str | None = None,
+    run_pages: dict[str, str] | None = None,
+) -> dict:
+    """Everything a comparison / store page shows, as plain data.
+
+    ``task`` keeps one task's runs (an unknown task is a :class:`ReportError` listing the tasks).
+    The leaderboard uses ``quality`` and ``per`` when given (errors from the leaderboard then
+    propagate: the user asked for it), else :func:`infer_board_args` (then a board that cannot
+    be built is a note on the page, with the reason). ``run_pages`` maps run ids to relative
+    links of their own pages. Keys: ``runs`` (table rows), ``totals``, ``board`` (None or the
+    rows, notes, how quality/per were chosen, and ``runs_by_row`` linking rows to run ids),
+    ``board_missing`` (why there is no board).
+    """
+    from footprint.ranking import LeaderboardError, build
+
+    records = [upgrade(r) for r in records]
+    if task is not None:
+        kept = [r for r in records if r["task"] == task]
+        if not kept:
+            tasks = sorted({str(r["task"]) for r in records if r["task"] is not None})
+            raise ReportError(
+                f"no run has task {task!r}"
+                + (f"; tasks: {', '.join(tasks)}" if tasks else "; no run has a task")
+                + "; drop --task / task= or give runs track(task=...)"
+            )
+        records = kept
+    # Asked for (quality or per given): a board that cannot be built is an error. Inferred: a note.
+    asked = quality is not None or per is not None
+    q, p, how = infer_board_args(records, quality, per)
+    if asked and (q is None or p is None):
+        raise ReportError(f"cannot build the leaderboard asked for: {how}")
+    board = None
+    missing = None
+    if q is not None and p is not None:
+        try:
+            b = build(records, quality=q, per=p, task=task)
+        except LeaderboardError as exc:
+            if asked:
+                raise
+            missing = f"no leaderboard: {exc}"
+        else:
+            runs_by_row: dict[tuple, list[str]] = {}
+            for r in records:
+                runs_by_row.setdefault(_row_key(r), []).append(r["id"])
+            rows = []
+            for row in b.rows:
+                row = dict(row)
+                variant = row["variant"]
+                row["label"] = row["model"] + ("" if variant is None else f"/{variant}")
+                row["run_ids"] = runs_by_row.get((row["task"], row["model"], row["variant"]), [])
+                rows.append(row)
+            board = {
+                "quality": b.quality,
+                "per": b.per,
+                "higher_is_better": b.higher_is_better,
+                "rows": rows,
+                "notes": list(b.notes),
+                "how": how,
+                "inferred": quality is None or per is None,
+                "tasks": list(dict.fromkeys(row["task"] for row in rows)),
+            }
+    else:
+        missing = f"no leaderboard: {how}"
+
+    per_unit = board["per"] if board else p
+    quality_name = board["quality"] if board else q
+    runs = []
+    from footprint.ranking import run_share
+
+    for r in records:
+        share = run_share(r, per_unit) if per_unit else None
+        runs.append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "status": r["status"],
+                "started_at": r["started_at"],
+                "duration_s": r["duration_s"],
+                "energy_kwh": r["energy_kwh"],
+                "emissions_kg": r["emissions_kg"],
+                "region": r["region"],
+                "task": r["task"],
+                "model": r["model"],
+                "variant": r["variant"],
+                "baseline": bool(r["baseline"]),
+                "how": _measured_label(r["devices"]),
+                "quality": r["metrics"].get(quality_name) if quality_name else None,
+                "energy_wh_per_1k": (
+                    None if share is None else share.energy_j / share.units * 1000 / J_PER_WH
+                ),
+                "href": (run_pages or {}).get(r["id"]),
+                "error": r["error"],
+            }
+        )
+    emitted = [r["emissions_kg"] for r in records if r["emissions_kg"] is not None]
+    by_kind: dict[str, float] = {}
+    for r in records:
+        for d in r["devices"]:
+            by_kind[d.get("kind") or "?"] = by_kind.get(d.get("kind") or "?", 0.0) + d["energy_j"]
+    device_j = math.fsum(by_kind.values())
+    measured_j = math.fsum(
+        d["energy_j"] for r in records for d in r["devices"] if d.get("measured")
+    )
+    times = sorted(r["started_at"] for r in records)
+    return {
+        "task": task,
+        "runs": runs,
+        "totals": {
+            "runs": len(records),
+            "energy_kwh": math.fsum(r["energy_kwh"] for r in records),
+            "emissions_kg": math.fsum(emitted) if emitted else None,
+            "runs_without_emissions": len(records) - len(emitted),
+            "duration_s": math.fsum(r["duration_s"] for r in records),
+            "statuses": dict(Counter(r["status"] for r in records)),
+            "energy_j_by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+            "measured_share": measured_j / device_j if device_j > 0 else None,
+            "first_started_at": times[0] if times else None,
+            "last_started_at": times[-1] if times else None,
+            "tasks": sorted({str(r["task"]) for r in records if r["task"] is not None}),
+            "regions": sorted({str(r["region"]) for r in records if r["region"] is not None}),
+        },
+        "board": board,
+        "board_missing": missing,
+        "quality": quality_name,
+        "per": per_unit,
+    }

@@ -1,0 +1,246 @@
+"""Rendering: the data views of :mod:`footprint.reporting.data` into the packaged templates.
+
+The environment is created once per process, loads templates from package data and autoescapes
+everything; charts are the only markup passed through (``Markup``), and they come from
+matplotlib's SVG writer, which escapes text itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from footprint.reporting import data as _data
+
+_SI_ENERGY = ((3.6e6, "kWh"), (3600.0, "Wh"), (1.0, "J"))
+
+
+def fmt_energy_j(energy_j: float | None) -> str:
+    """Joules in the unit that reads best: J below 1 Wh, then Wh, then kWh (MWh beyond)."""
+    if energy_j is None:
+        return "–"
+    if energy_j >= 3.6e9:
+        return f"{energy_j / 3.6e9:.3g} MWh"
+    for factor, unit in _SI_ENERGY:
+        if abs(energy_j) >= factor or unit == "J":
+            return f"{_sig(energy_j / factor)} {unit}"
+    return "–"
+
+
+def fmt_kwh(energy_kwh: float | None) -> str:
+    return "–" if energy_kwh is None else fmt_energy_j(energy_kwh * 3.6e6)
+
+
+def fmt_emissions(emissions_kg: float | None) -> str:
+    """kg CO2e as mg, g, kg or t, whichever reads best."""
+    if emissions_kg is None:
+        return "–"
+    g = emissions_kg * 1000
+    if g == 0:
+        return "0 g"
+    if g < 1:
+        return f"{_sig(g * 1000)} mg"
+    if g < 1000:
+        return f"{_sig(g)} g"
+    if emissions_kg < 1000:
+        return f"{_sig(emissions_kg)} kg"
+    return f"{_sig(emissions_kg / 1000)} t"
+
+
+def fmt_duration(duration_s: float | None) -> str:
+    if duration_s is None:
+        return "–"
+    if duration_s < 60:
+        return f"{_sig(duration_s)} s"
+    minutes, seconds = divmod(duration_s, 60)
+    if minutes < 60:
+        return f"{int(minutes)} min {seconds:02.0f} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{int(hours)} h {int(minutes):02d} min"
+    return f"{hours / 24:.1f} days"
+
+
+def fmt_power(power_w: float | None) -> str:
+    if power_w is None:
+        return "–"
+    return f"{_sig(power_w / 1000)} kW" if power_w >= 1000 else f"{_sig(power_w)} W"
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    """``digits`` significant digits, without exponent for everyday magnitudes."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    magnitude = math.floor(math.log10(abs(x)))
+    if magnitude >= digits:
+        return f"{x:,.0f}"
+    if magnitude < -4:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{max(digits - 1 - magnitude, 0)}f}"
+
+
+def fmt_num(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if x.is_integer() and abs(x) < 1e15:
+            return f"{int(x):,}"
+        return _sig(x, digits)
+    return str(x)
+
+
+def fmt_pct(share: float | None) -> str:
+    if share is None:
+        return "–"
+    pct = share * 100
+    return f"{pct:.0f}%" if pct >= 10 or pct == 0 else f"{pct:.1f}%"
+
+
+def fmt_time(iso: str | None) -> str:
+    """``2026-11-20 09:07:00 UTC`` from an ISO 8601 timestamp."""
+    if not iso:
+        return "–"
+    try:
+        t = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return t.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if t.utcoffset() is not None else "")
+
+
+def fmt_signed(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    return ("+" if x > 0 else "") + _sig(x, digits) if x != 0 else "±0"
+
+
+def sort_value(x: Any) -> str:
+    """A cell's ``data-v``: numbers as repr (the page's script sorts them numerically)."""
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "1" if x else "0"
+    if isinstance(x, (int, float)):
+        return repr(float(x)) if math.isfinite(x) else ""
+    return str(x)
+
+
+@lru_cache(maxsize=1)
+def environment() -> Any:
+    """The Jinja2 environment: templates from package data, autoescape on, filters registered."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("footprint.reporting", "templates"),
+        autoescape=True,  # every user string (run names, tags, metrics) is escaped
+        undefined=jinja2.StrictUndefined,  # a template typo fails the tests, not the reader
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        energy=fmt_energy_j,
+        kwh=fmt_kwh,
+        co2=fmt_emissions,
+        dur=fmt_duration,
+        watts=fmt_power,
+        num=fmt_num,
+        pct=fmt_pct,
+        time=fmt_time,
+        signed=fmt_signed,
+        sv=sort_value,
+    )
+    return env
+
+
+def _markup(svg: str | None) -> Any:
+    from markupsafe import Markup
+
+    return None if svg is None else Markup(svg)
+
+
+def _common() -> dict:
+    from footprint import __version__
+
+    return {"version": __version__, "kind_colours": _kind_colours()}
+
+
+def _kind_colours() -> dict:
+    from footprint.reporting.plots import KIND_COLOURS
+
+    return KIND_COLOURS
+
+
+def run_page(record: dict) -> str:
+    """The HTML page of one run."""
+    from footprint.errors import FootprintError
+    from footprint.reporting import plots
+    from footprint.reporting.card import card
+
+    view = _data.run_view(record)
+    colours = plots.device_colours(
+        [d["id"] for d in view["devices"]], {d["id"]: d["kind"] for d in view["devices"]}
+    )
+    try:
+        snippet, card_error = card(record), None
+    except FootprintError as exc:
+        snippet, card_error = None, str(exc)
+    return (
+        environment()
+        .get_template("run.html.j2")
+        .render(
+            run=view,
+            colours=colours,
+            timeline_svg=_markup(plots.timeline_svg(view)),
+            whatif_svg=_markup(plots.whatif_svg(view)),
+            card=snippet,
+            card_error=card_error,
+            **_common(),
+        )
+    )
+
+
+def _run_pages(records: Sequence[dict], out_dir: Path | None) -> dict[str, str]:
+    """Run pages already written next to the report, by the default name: links, not rebuilds."""
+    if out_dir is None:
+        return {}
+    pages = {}
+    for r in records:
+        name = _data.default_out([r]).name
+        if (out_dir / name).is_file():
+            pages[r["id"]] = name
+    return pages
+
+
+def store_page(
+    records: Sequence[dict],
+    *,
+    task: str | None = None,
+    quality: str | None = None,
+    per: str | None = None,
+    out_dir: Path | None = None,
+) -> str:
+    """The comparison / store page of several runs."""
+    from footprint.reporting import plots
+
+    view = _data.store_view(
+        records, quality=quality, per=per, task=task, run_pages=_run_pages(records, out_dir)
+    )
+    board = view["board"]
+    return (
+        environment()
+        .get_template("store.html.j2")
+        .render(
+            view=view,
+            board=board,
+            scatter_svg=_markup(plots.scatter_svg(board)) if board else None,
+            runs_svg=_markup(plots.runs_over_time_svg(view["runs"])),
+            **_common(),
+        )
+    )
