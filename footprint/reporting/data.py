@@ -380,8 +380,15 @@ def infer_board_args(
             return quality, None, "no run counted a unit of work (run.count(queries=n))"
         per = sorted(units.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
         explain.append(f"per {per!r}: the unit counted by the most runs ({units[per]})")
+    counted = [r for r in records if r["counts"].get(per)]
+    if not counted:
+        units = sorted({u for r in records for u in r["counts"]})
+        return (
+            quality,
+            None,
+            (f"no run counted {per!r} (units counted: {', '.join(units) or 'none'})"),
+        )
     if quality is None:
-        counted = [r for r in records if r["counts"].get(per)]
         metrics = Counter(m for r in counted for m in r["metrics"])
         usable = {m: n for m, n in metrics.items() if _known_direction(m, counted)}
         if not usable:

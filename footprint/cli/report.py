@@ -1,0 +1,60 @@
+"""``footprint report``: a self-contained HTML page of one run, several, or a whole store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from footprint.cli._common import StoreOption
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "report",
+        help=(
+            "Write an offline HTML report: one RUN_ID gives a run page; several (or none: every "
+            "run in the store) give a comparison page with a leaderboard. Prints the path."
+        ),
+    )
+    def report_command(
+        run_ids: Annotated[
+            list[str] | None,
+            typer.Argument(
+                metavar="[RUN_ID]...", help="Run ids or unique prefixes (default: all runs)."
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "-o",
+                "--out",
+                help="HTML file to write (default: reports/footprint-report.html, or "
+                "reports/<name>-<id>.html for one run).",
+                dir_okay=False,
+            ),
+        ] = None,
+        task: Annotated[str | None, typer.Option(help="Only the runs of this task.")] = None,
+        quality: Annotated[
+            str | None, typer.Option(help="Leaderboard quality metric (default: inferred).")
+        ] = None,
+        per: Annotated[
+            str | None, typer.Option(help="Leaderboard unit of work (default: inferred).")
+        ] = None,
+        store: StoreOption = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    ) -> int:
+        from footprint.reporting import report
+
+        path = report(
+            runs=list(run_ids) if run_ids else None,
+            out=out,
+            task=task,
+            store=store,
+            overwrite=force,
+            quality=quality,
+            per=per,
+        )
+        print(path)
+        return 0

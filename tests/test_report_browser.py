@@ -1,0 +1,100 @@
+"""The report in a real headless browser (Debian's chromium + chromedriver, via selenium):
+it renders without console errors and clicking a leaderboard header sorts the rows."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from footprint.reporting import report
+from footprint.reporting._synthetic import story_records
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+    pytest.skip(
+        "chromium/chromedriver not installed (apt-get install chromium chromium-driver, as "
+        "scripts/test.sh does)",
+        allow_module_level=True,
+    )
+webdriver = pytest.importorskip("selenium.webdriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        "--window-size=1280,2000",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def errors(driver) -> list[dict]:
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+
+
+def column(driver, table_id: str, index: int) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.getElementById(arguments[0]).tBodies[0].rows)"
+        ".map(r => r.cells[arguments[1]].getAttribute('data-v'));",
+        table_id,
+        index,
+    )
+
+
+def test_store_page_renders_and_sorts(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    out = report(runs=story_records(repeats=2), out=tmp_path / "store.html")
+    browser.get(out.as_uri())
+    assert browser.title.startswith("11 runs")
+    assert errors(browser) == []
+    headers = browser.find_elements(By.CSS_SELECTOR, "#leaderboard-table thead th")
+    names = [h.text for h in headers]
+    energy = next(i for i, n in enumerate(names) if n.startswith("WH / 1K"))
+    before = [float(v) for v in column(browser, "leaderboard-table", energy)]
+    assert before != sorted(before)  # Pareto-first order: the click must change it
+
+    headers[energy].click()
+    after = [float(v) for v in column(browser, "leaderboard-table", energy)]
+    assert after == sorted(before)
+    assert headers[energy].get_attribute("aria-sort") == "ascending"
+
+    headers[energy].click()
+    assert [float(v) for v in column(browser, "leaderboard-table", energy)] == sorted(
+        before, reverse=True
+    )
+    labels = column(browser, "leaderboard-table", 1)
+    headers[1].click()  # text column
+    assert column(browser, "leaderboard-table", 1) == sorted(labels)
+    assert errors(browser) == []
+
+
+def test_run_page_renders_without_errors(browser, tmp_path):
+    out = report(runs=story_records(repeats=1)[-1:], out=tmp_path / "run.html")
+    browser.get(out.as_uri())
+    assert errors(browser) == []
+    charts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('svg.chart'))"
+        ".map(s => s.getBoundingClientRect().width);"
+    )
+    assert len(charts) == 2 and all(w > 300 for w in charts)
+    browser.find_element("css selector", "button.copy").click()
+    assert errors(browser) == []
