@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from footprint.errors import FootprintError, RunNotFoundError
-from footprint.record import RecordError, upgrade
+from footprint.record import _DEFAULTS, SCHEMA_VERSION, RecordError, upgrade
 from footprint.units import J_PER_KWH, J_PER_WH
 
 #: Regions every what-if chart shows (plus the run's own): low- and high-carbon grids people know.
@@ -421,6 +421,16 @@ def _row_key(r: dict) -> tuple:
     return (r["task"], r["model"] if r["model"] is not None else r["name"], r["variant"])
 
 
+_NOT_RANKED = ("timeline", "host", "sources", "notes")
+
+
+def _current(record: dict) -> dict:
+    """The record in the current schema; records from the store already are (no deep copy)."""
+    if record.get("schema_version") == SCHEMA_VERSION and all(k in record for k in _DEFAULTS):
+        return record
+    return upgrade(record)
+
+
 def store_view(
     records: Sequence[dict],
     *,
@@ -441,7 +451,7 @@ def store_view(
     """
     from footprint.ranking import LeaderboardError, build
 
-    records = [upgrade(r) for r in records]
+    records = [_current(r) for r in records]
     if task is not None:
         kept = [r for r in records if r["task"] == task]
         if not kept:
@@ -461,7 +471,10 @@ def store_view(
     missing = None
     if q is not None and p is not None:
         try:
-            b = build(records, quality=q, per=p, task=task)
+            # build() deep-copies every record: leave out what it never reads (the timeline
+            # is most of a record's size), which halves a 1,000-run page's time.
+            light = [{k: v for k, v in r.items() if k not in _NOT_RANKED} for r in records]
+            b = build(light, quality=q, per=p, task=task)
         except LeaderboardError as exc:
             if asked:
                 raise
