@@ -194,6 +194,8 @@ def bench_accuracy(
         if dev in _sim.ZONES:
             comparisons.append(_sim.compare_rapl(cap, dev, info["energy_j"], reads))
         elif info["method"] == "nvml-energy-counter":
+            if log_path is None:
+                continue  # the overhead run: no call log, so nothing to compare against
             gpu = int(dev.split(":")[1])
             comparisons.append(
                 _sim.compare_gpu_counter(log, gpu, program, 1.0, info["energy_j"], reads)
@@ -428,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         results["machine"]["loadavg_end"] = os.getloadavg()[0]
         results["elapsed_s"] = time.monotonic() - t_begin
-    except BenchError as e:
+    except (BenchError, LookupError, ValueError) as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 2
     finally:
