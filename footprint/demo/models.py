@@ -70,6 +70,7 @@ FULL = "full"
 
 EpochScope = Callable[[int], AbstractContextManager]
 EpochCallback = Callable[["EpochStats"], None]
+StepScope = Callable[[str], AbstractContextManager]
 Predict = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -498,29 +499,45 @@ class Variant:
     model: nn.Module
 
 
-def build_variants(full: nn.Module, student: nn.Module, config: DemoConfig) -> dict[str, Variant]:
+def build_variants(
+    full: nn.Module,
+    student: nn.Module,
+    config: DemoConfig,
+    *,
+    step_scope: StepScope | None = None,
+) -> dict[str, Variant]:
     """The demo's variants, by name: ``full``, ``int8``, ``bf16`` (if ``config.include_bf16``),
     ``pruned`` and ``distilled``; the baseline first. ``full`` and ``student`` are not changed.
+
+    ``step_scope(name)`` is entered around the building of each derived variant (``int8``,
+    ``bf16``, ``pruned``; the student is trained elsewhere), e.g. to track each step's energy.
     """
     pruned_pct = round(config.prune_amount * 100)
-    specs: list[tuple[str, str, str | None, nn.Module, torch.dtype]] = [
+    # Builders run one at a time below, so each compression step can be scoped on its own.
+    specs: list[tuple[str, str, str | None, Callable[[], nn.Module], torch.dtype]] = [
         (
             FULL,
             f"fp32 MLP, {config.hidden_layers} x {config.hidden_width} hidden units",
             None,
-            full,
+            lambda: full,
             torch.float32,
         ),
-        ("int8", "int8 dynamic quantization of full", FULL, quantize_int8(full), torch.float32),
+        (
+            "int8",
+            "int8 dynamic quantization of full",
+            FULL,
+            lambda: quantize_int8(full),
+            torch.float32,
+        ),
     ]
     if config.include_bf16:
-        specs.append(("bf16", "full cast to bfloat16", FULL, to_bf16(full), torch.bfloat16))
+        specs.append(("bf16", "full cast to bfloat16", FULL, lambda: to_bf16(full), torch.bfloat16))
     specs += [
         (
             "pruned",
             f"full with {pruned_pct} % of weights zeroed (L1 unstructured, stored dense)",
             FULL,
-            prune_model(full, config.prune_amount),
+            lambda: prune_model(full, config.prune_amount),
             torch.float32,
         ),
         (
@@ -528,12 +545,17 @@ def build_variants(full: nn.Module, student: nn.Module, config: DemoConfig) -> d
             f"fp32 MLP, {config.student_layers} x {config.student_width} hidden units, "
             f"distilled from full at T={config.temperature:g}",
             FULL,
-            student,
+            lambda: student,
             torch.float32,
         ),
     ]
     variants = {}
-    for name, description, base, model, input_dtype in specs:
+    for name, description, base, builder, input_dtype in specs:
+        # Only the steps done here are scoped: full and the student were trained before.
+        built_here = name in ("int8", "bf16", "pruned")
+        scope = step_scope(name) if built_here and step_scope else contextlib.nullcontext()
+        with scope:
+            model = builder()
         model.eval()
         count, nonzero = _parameter_counts(model)
         variants[name] = Variant(
