@@ -7,6 +7,8 @@ and to keep wrapping counters (RAPL) read often enough.
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -145,11 +147,13 @@ class Timeline:
 
 
 class Sampler:
-    """A daemon thread that calls ``tick()`` every ``interval_s`` until stopped.
+    """Calls ``tick()`` every ``interval_s`` until stopped, on the process's sampler thread.
 
-    It sleeps on an Event, so :meth:`stop` returns at once rather than after the next tick.
-    ``tick`` exceptions are swallowed after being passed to ``on_error``: a sampler problem
-    must never reach the user's code.
+    All samplers share one daemon thread, started by the first run and parked between runs:
+    starting a thread per run would cost each run's start ~2 ms (``Thread.start`` waits until
+    the new thread is scheduled). ``tick`` exceptions go to ``on_error`` and no further: a
+    sampler problem must never reach the user's code. :meth:`stop` returns at once; a tick
+    already under way may still finish, so ticks must tolerate a stopped run.
     """
 
     def __init__(
@@ -157,33 +161,92 @@ class Sampler:
         tick: Callable[[], None],
         interval_s: float,
         on_error: Callable[[BaseException], None] | None = None,
-        name: str = "footprint-sampler",
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"sampling interval must be > 0 s, got {interval_s!r}")
         self.interval_s = interval_s
         self._tick = tick
         self._on_error = on_error
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._next_t = math.inf
+        self.stopped = False
 
     def start(self) -> None:
-        self._thread.start()
-
-    def _loop(self) -> None:
-        next_t = time.monotonic() + self.interval_s
-        while not self._stop.wait(max(0.0, next_t - time.monotonic())):
-            try:
-                self._tick()
-            except Exception as exc:  # never let a sampler error escape the thread
-                if self._on_error is not None:
-                    self._on_error(exc)
-            # Schedule on a fixed grid; after a stall (suspended process) restart from now.
-            next_t += self.interval_s
-            if next_t < time.monotonic():
-                next_t = time.monotonic() + self.interval_s
+        self._next_t = time.monotonic() + self.interval_s
+        _hub().add(self)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
+        self.stopped = True
+        _hub().remove(self)
+
+    def _run_tick(self, now: float) -> None:
+        if self.stopped:
+            return
+        try:
+            self._tick()
+        except Exception as exc:  # never let a sampler error escape the thread
+            if self._on_error is not None:
+                self._on_error(exc)
+        # A fixed grid; after a stall (a suspended process) restart from now.
+        self._next_t += self.interval_s
+        if self._next_t < now:
+            self._next_t = now + self.interval_s
+
+
+class _Hub:
+    """The sampler thread: wakes at the earliest due sampler, ticks every due one, parks."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._samplers: list[Sampler] = []
+        self._thread: threading.Thread | None = None
+
+    def add(self, sampler: Sampler) -> None:
+        with self._cond:
+            self._samplers.append(sampler)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="footprint-sampler", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, sampler: Sampler) -> None:
+        with self._cond:
+            if sampler in self._samplers:
+                self._samplers.remove(sampler)
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._samplers:
+                    self._cond.wait()
+                now = time.monotonic()
+                due = [s for s in self._samplers if s._next_t <= now]
+                if not due:
+                    self._cond.wait(min(s._next_t for s in self._samplers) - now)
+                    continue
+            for sampler in due:  # outside the lock: runs may start and stop meanwhile
+                sampler._run_tick(now)
+
+
+_the_hub: _Hub | None = None
+_hub_lock = threading.Lock()
+
+
+def _hub() -> _Hub:
+    global _the_hub
+    if _the_hub is None:
+        with _hub_lock:
+            if _the_hub is None:
+                _the_hub = _Hub()
+    return _the_hub
+
+
+def _forget_hub_after_fork() -> None:
+    # A forked child has no sampler thread and may have inherited a held lock: start afresh.
+    global _the_hub, _hub_lock
+    _the_hub, _hub_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_hub_after_fork)

@@ -158,15 +158,37 @@ class Store:
         return record
 
 
-def _pid_alive(pid: int, create_time: float | None) -> bool:
-    import psutil
+def process_create_time(pid: int | None = None) -> float | None:
+    """When process ``pid`` (default: this one) started, in Unix seconds; None if it is gone.
 
+    Read from /proc on Linux (psutil's import would cost a short run's stop ~15 ms), with
+    psutil's answer elsewhere. Both give boot time + start ticks, so they agree.
+    """
+    pid = os.getpid() if pid is None else pid
     try:
-        proc = psutil.Process(pid)
-        # A recycled pid belongs to a process created later than ours.
-        return create_time is None or abs(proc.create_time() - create_time) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            stat = f.read()
+        with open("/proc/stat", encoding="ascii") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        start_ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
+        return btime + start_ticks / os.sysconf("SC_CLK_TCK")
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None  # Linux, and the process is gone
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time()
+    except Exception:  # psutil.NoSuchProcess, AccessDenied, or no psutil at all
+        return None
+
+
+def _pid_alive(pid: int, create_time: float | None) -> bool:
+    started = process_create_time(pid)
+    # A recycled pid belongs to a process created later than ours.
+    return started is not None and (create_time is None or abs(started - create_time) < 1.0)
 
 
 def resolve_stale(record: dict, now: float | None = None) -> dict:

@@ -26,7 +26,7 @@ from footprint.errors import FootprintWarning, UsageError
 from footprint.record import SCHEMA_VERSION, check_number
 from footprint.sampler import Sampler, SensorSet, Snapshot, Timeline
 from footprint.sensors.base import Sensor
-from footprint.store import Store
+from footprint.store import Store, process_create_time
 from footprint.units import J_PER_KWH
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +75,7 @@ class Run:
         self._phases: list[Phase] = []
         self._phase_stack: list[Phase] = []
         self._lock = threading.RLock()
+        self._save_lock = threading.RLock()  # orders checkpoints before the final save
         self._store = Store(config["store"])
         self._record: dict | None = None
         self._sampler: Sampler | None = None
@@ -126,6 +127,8 @@ class Run:
         self._sampler.start()
 
     def _tick(self) -> None:
+        if self.status != "running":
+            return  # a tick that raced with the run's end
         snap = self._sensors.read()
         self._timeline.add(snap)
         if (
@@ -144,7 +147,9 @@ class Run:
         record = self._build(snap, status="running")
         record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
         try:
-            self._store.save(record)
+            with self._save_lock:  # never after the final record
+                if self.status == "running":
+                    self._store.save(record)
         except OSError as exc:
             if not self._checkpoint_failed:
                 self._checkpoint_failed = True
@@ -172,7 +177,8 @@ class Run:
         self._record = self._build(self._stop, status=status)
         if self._cfg["save"]:
             try:
-                self.path = self._store.save(self._record)
+                with self._save_lock:
+                    self.path = self._store.save(self._record)
             except (OSError, ValueError) as exc:
                 warnings.warn(
                     f"footprint: could not save run {self.id} to {self._store.path}: {exc}",
@@ -386,12 +392,7 @@ class Run:
 
 @functools.cache
 def _process_create_time() -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process().create_time()
-    except Exception:  # psutil is a dependency, but a record must not fail for this
-        return None
+    return process_create_time()
 
 
 # -- signals ------------------------------------------------------------------------------

@@ -224,3 +224,13 @@ def test_bad_arguments_fail_at_track_call():
         footprint.track("x", cpu_utilisation="gpu")
     with pytest.raises(UsageError, match="run name"):
         footprint.track(3)
+
+
+def test_runs_share_one_parked_sampler_thread_and_leak_none(clock, store):
+    import threading
+
+    for _ in range(20):
+        with footprint.track("x", sensors=sensors(clock), _clock=clock, sample_interval_s=0.001):
+            clock.advance(1.0)
+    names = [t.name for t in threading.enumerate() if t.name.startswith("footprint")]
+    assert names == ["footprint-sampler"]
