@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         repeats: Annotated[
             int | None,
-            typer.Option(help="Inference runs per variant (default 3; --quick: 2).", min=1),
+            typer.Option(help="Inference runs per variant (default 5; --quick: 3).", min=1),
         ] = None,
         out: Annotated[
             Path,
@@ -191,51 +191,67 @@ def _print_region(say: Any, result: Any, fmt_emissions: Any, fmt_energy: Any) ->
 
 
 def _print_board(console: Any, board: Any, title: str) -> None:
-    """The board's rows in joules per 1,000 units (the demo's energies are tiny in Wh)."""
+    """The board's rows in joules per 1,000 units (the demo's energies are tiny in Wh).
+
+    On a narrow terminal the stars and Pareto columns are left to the report, and the ties
+    are listed under the table instead of in a column.
+    """
     from rich import box
     from rich.table import Table
 
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    def joules(wh_per_1k: float | None) -> str:
-        return num(None if wh_per_1k is None else wh_per_1k * J_PER_WH, ".3g")
+    def joules(wh_per_1k: float | None, fmt: str = ".3g") -> str:
+        return num(None if wh_per_1k is None else wh_per_1k * J_PER_WH, fmt)
 
+    def ties(row: dict) -> str:
+        return ", ".join(t.split("/", 1)[-1] for t in row["tie_with"])
+
+    wide = console.width >= 110
+    # Narrow enough for 80 columns: the interval as +/- (it is symmetric: mean +/- t s / sqrt(n)).
+    columns = ["#", "variant", "n", board.quality, f"J/1k {board.per}", "+/- 95%", "x fp32"]
+    columns.append(f"d {board.quality}")
+    if wide:
+        columns += ["stars", "pareto", "within noise of"]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    headers = ("rank", "variant", "n", board.quality, f"J/1k {board.per}", "95% CI")
-    for header in (*headers, "x fp32", f"d {board.quality}", "stars", "pareto"):
-        table.add_column(header, justify="left" if header in ("variant", "stars") else "right")
+    for header in columns:
+        left = header in ("variant", "stars", "within noise of")
+        # The CI and the ties may wrap; names and single numbers never.
+        wraps = header == "within noise of"
+        table.add_column(header, justify="left" if left else "right", no_wrap=not wraps)
     for row in board.rows:
         low, high = row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
-        table.add_row(
+        cells = [
             str(row["rank"]),
-            row["variant"] + (" (baseline)" if row["baseline"] else ""),
+            row["variant"],
             str(row["n"]),
             num(row["quality"], ".3f"),
             joules(row["energy_wh_per_1k"]),
-            "-" if low is None else f"{joules(low)} to {joules(high)}",
+            "-" if low is None else joules((high - low) / 2, ".2g"),
             num(row["energy_vs_baseline"], ".2f"),
             num(row["quality_delta_vs_baseline"], "+.3f"),
-            "*" * row["stars"],
-            "yes" if row["pareto"] else "",
-        )
+        ]
+        if wide:
+            cells += ["*" * row["stars"], "yes" if row["pareto"] else "", ties(row)]
+        table.add_row(*cells)
     console.print(table)
-    ties = sorted(
-        {
-            " = ".join(sorted([row["variant"], *(t.split("/")[-1] for t in row["tie_with"])]))
-            for row in board.rows
-            if row["tie_with"]
-        }
+    if not wide:
+        for row in board.rows:
+            if row["tie_with"]:
+                console.print(f"  {row['variant']} is within noise of {ties(row)}", markup=False)
+    baseline = next((row["variant"] for row in board.rows if row["baseline"]), None)
+    console.print(
+        f"baseline: {baseline}. #: rank, 1 + variants whose whole 95% interval lies below this "
+        "one's; within noise: the intervals overlap (docs/leaderboard.md)",
+        markup=False,
     )
-    if ties:
-        console.print(
-            "within noise (95% intervals overlap, same rank): " + "; ".join(ties), markup=False
-        )
     for note in board.notes:
         console.print(f"note: {note}", markup=False)
 
 
 def _print_costs(console: Any, costs: list[dict]) -> None:
+    from rich import box
     from rich.table import Table
 
     if not costs:
@@ -243,24 +259,20 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
     table = Table(
         title="Cost to produce each variant, and when its own step pays back",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    for header in (
-        "variant",
-        "to produce (J)",
-        "own step (J)",
-        "J/1k queries",
-        "saves J/1k vs fp32",
-        "own step paid back after",
-    ):
+    headers = ("variant", "build J", "own step J", "J/1k queries", "saves", "pays back")
+    for header in headers:
         table.add_column(header, justify="left" if header == "variant" else "right")
     for row in costs:
         saving = row["saving_j_per_query"]
         if row["variant"] == "fp32":
-            back = "(baseline)"
+            back = "baseline"
         elif row["break_even_queries"] is None:
-            back = "never: no saving"
+            back = "never (no saving)"
         elif row["within_noise"]:
-            back = "unclear: saving within noise"
+            back = "within noise"
         else:
             back = f"{row['break_even_queries']:,.0f} queries"
         table.add_row(
@@ -273,7 +285,8 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
         )
     console.print(table)
     console.print(
-        "Every variant needs the full model's training first; 'own step' is the compression or "
-        "the student's training on top of it.",
+        "build: every variant needs the full model's training, plus its own step (compression, "
+        "or the student's training); saves: J per 1,000 queries less than fp32; pays back: when "
+        "the own step's energy is saved again.",
         markup=False,
     )
