@@ -29,7 +29,10 @@ def register(app: typer.Typer) -> None:
     )
     def demo_command(
         quick: Annotated[
-            bool, typer.Option("--quick", help="Fewer epochs and repeats (about 1 minute).")
+            bool,
+            typer.Option(
+                "--quick", help="Fewer epochs and shorter, fewer repeats (well under a minute)."
+            ),
         ] = False,
         repeats: Annotated[
             int | None,
