@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from footprint.errors import FootprintWarning, RunNotFoundError, StoreError
+from footprint.files import create_unique, write_atomic
 from footprint.record import RecordError, upgrade
 
 if TYPE_CHECKING:
@@ -25,16 +26,6 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "footprint-runs"
 ENV_VAR = "FOOTPRINT_DIR"
 _SUFFIX = ".json"
-
-
-def _create_unique(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
-    """An exclusive new file (like tempfile.mkstemp, whose import costs ~6 ms of a run's start)."""
-    while True:
-        path = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}{suffix}")
-        try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
-        except FileExistsError:
-            continue
 
 
 def default_store_path() -> Path:
@@ -68,7 +59,7 @@ class Store:
             )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd, probe = _create_unique(self.path, ".probe-", ".tmp")
+            fd, probe = create_unique(self.path, ".probe-", ".tmp")
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
@@ -84,18 +75,7 @@ class Store:
         """Write ``record`` atomically to ``<store>/<id>.json`` and return the path."""
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.file_for(record["id"])
-        data = json.dumps(record, separators=(",", ":"), allow_nan=False)
-        fd, tmp = _create_unique(self.path, f".{record['id']}-", ".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(target, json.dumps(record, separators=(",", ":"), allow_nan=False))
         return target
 
     # -- reading ---------------------------------------------------------------------------

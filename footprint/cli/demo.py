@@ -128,7 +128,7 @@ class _Progress:
 def _print_result(result: Any) -> None:
     from rich.console import Console
 
-    from footprint.cli._common import fmt_duration, fmt_emissions, fmt_energy
+    from footprint.cli._common import fmt_duration, fmt_emissions, fmt_kwh
 
     # A log or pipe gets full lines rather than rich's 80 columns (unless COLUMNS says).
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
@@ -150,7 +150,7 @@ def _print_result(result: Any) -> None:
             "(docs/estimates.md)."
         )
     say()
-    _print_region(say, result, fmt_emissions, fmt_energy)
+    _print_region(say, result, fmt_emissions, fmt_kwh)
     say()
     _print_board(console, result.training_board, "Training: energy per 1,000 samples")
     say()
@@ -168,11 +168,11 @@ def _print_result(result: Any) -> None:
     )
 
 
-def _print_region(say: Any, result: Any, fmt_emissions: Any, fmt_energy: Any) -> None:
+def _print_region(say: Any, result: Any, fmt_emissions: Any, fmt_kwh: Any) -> None:
     from footprint.carbon import carbon_intensity
     from footprint.demo.run import SCALE_REGIONS
 
-    total = fmt_energy(result.total_energy_kwh)
+    total = fmt_kwh(result.total_energy_kwh)
     if result.region is not None:
         i = carbon_intensity(result.region)
         say(

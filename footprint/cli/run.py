@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_energy
+from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_kwh
 
 
 def summary_line(run) -> str:
@@ -35,7 +35,7 @@ def summary_line(run) -> str:
     where = f"saved as {rec['id'][:8]} in {run.path.parent}" if run.path else "not saved"
     return (
         f"footprint: {rec['name']!r} {rec['status']} in {fmt_duration(rec['duration_s'])}: "
-        f"{fmt_energy(rec['energy_kwh'])} ({how or 'no devices'}), {carbon}; {where}"
+        f"{fmt_kwh(rec['energy_kwh'])} ({how or 'no devices'}), {carbon}; {where}"
     )
 
 

@@ -12,7 +12,7 @@ from footprint.cli._common import (
     StoreOption,
     fmt_duration,
     fmt_emissions,
-    fmt_energy,
+    fmt_kwh,
     measured_label,
 )
 
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
                 r["status"],
                 r["started_at"][:19].replace("T", " "),
                 fmt_duration(r["duration_s"]),
-                fmt_energy(r["energy_kwh"]),
+                fmt_kwh(r["energy_kwh"]),
                 fmt_emissions(r["emissions_kg"]),
                 r["region"] or "-",
                 measured_label(r["devices"]),

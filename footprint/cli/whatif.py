@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption, fmt_emissions, fmt_energy
+from footprint.cli._common import StoreOption, fmt_emissions, fmt_kwh
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         pue = (record.get("carbon") or {}).get("pue") or 1.0
         table = Table(
             title=f"run {record['id'][:8]} ({record.get('name')}): "
-            f"{fmt_energy(record['energy_kwh'])} IT energy, PUE {pue:g}",
+            f"{fmt_kwh(record['energy_kwh'])} IT energy, PUE {pue:g}",
             title_justify="left",
         )
         for col, justify in (

@@ -9,10 +9,10 @@ data from records, then Jinja2 templates (package data, autoescaped) fill it in,
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from footprint.files import write_atomic
 from footprint.reporting.data import (
     DEFAULT_OUT,
     ReportError,
@@ -87,15 +87,4 @@ def _write(target: Path, html: str) -> None:
         raise ReportError(
             f"cannot create {str(target.parent)!r}: {exc.strerror or exc}; choose another -o/--out"
         ) from exc
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(target, html)

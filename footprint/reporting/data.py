@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from footprint.errors import FootprintError, RunNotFoundError
+from footprint.formatting import measured_label
 from footprint.record import _DEFAULTS, SCHEMA_VERSION, RecordError, upgrade
 from footprint.units import J_PER_KWH, J_PER_WH
 
@@ -408,15 +409,6 @@ def infer_board_args(
     return quality, per, "; ".join(explain)
 
 
-def _measured_label(devices: list[dict]) -> str:
-    flags = {bool(d.get("measured")) for d in devices}
-    if not flags:
-        return "none"
-    if flags == {True}:
-        return "measured"
-    return "estimated" if flags == {False} else "mixed"
-
-
 def _row_key(r: dict) -> tuple:
     return (r["task"], r["model"] if r["model"] is not None else r["name"], r["variant"])
 
@@ -524,7 +516,7 @@ def store_view(
                 "model": r["model"],
                 "variant": r["variant"],
                 "baseline": bool(r["baseline"]),
-                "how": _measured_label(r["devices"]),
+                "how": measured_label(r["devices"]),
                 "quality": r["metrics"].get(quality_name) if quality_name else None,
                 "energy_wh_per_1k": (
                     None if share is None else share.energy_j / share.units * 1000 / J_PER_WH

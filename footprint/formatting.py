@@ -1,0 +1,84 @@
+"""How numbers read to a person: energy, emissions, durations and power in the unit that fits.
+
+Shared by the command line and the HTML report, so a figure reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+_SI_ENERGY = ((3.6e6, "kWh"), (3600.0, "Wh"), (1.0, "J"))
+
+
+def fmt_energy_j(energy_j: float | None) -> str:
+    """Joules in the unit that reads best: J below 1 Wh, then Wh, then kWh (MWh beyond)."""
+    if energy_j is None:
+        return "–"
+    if energy_j >= 3.6e9:
+        return f"{energy_j / 3.6e9:.3g} MWh"
+    for factor, unit in _SI_ENERGY:
+        if abs(energy_j) >= factor or unit == "J":
+            return f"{_sig(energy_j / factor)} {unit}"
+    return "–"
+
+
+def fmt_kwh(energy_kwh: float | None) -> str:
+    return "–" if energy_kwh is None else fmt_energy_j(energy_kwh * 3.6e6)
+
+
+def fmt_emissions(emissions_kg: float | None) -> str:
+    """kg CO2e as mg, g, kg or t, whichever reads best."""
+    if emissions_kg is None:
+        return "–"
+    g = emissions_kg * 1000
+    if g == 0:
+        return "0 g"
+    if g < 1:
+        return f"{_sig(g * 1000)} mg"
+    if g < 1000:
+        return f"{_sig(g)} g"
+    if emissions_kg < 1000:
+        return f"{_sig(emissions_kg)} kg"
+    return f"{_sig(emissions_kg / 1000)} t"
+
+
+def fmt_duration(duration_s: float | None) -> str:
+    if duration_s is None:
+        return "–"
+    if duration_s < 60:
+        return f"{_sig(duration_s)} s"
+    minutes, seconds = divmod(duration_s, 60)
+    if minutes < 60:
+        return f"{int(minutes)} min {seconds:02.0f} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{int(hours)} h {int(minutes):02d} min"
+    return f"{hours / 24:.1f} days"
+
+
+def fmt_power(power_w: float | None) -> str:
+    if power_w is None:
+        return "–"
+    return f"{_sig(power_w / 1000)} kW" if power_w >= 1000 else f"{_sig(power_w)} W"
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    """``digits`` significant digits, without exponent for everyday magnitudes."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    magnitude = math.floor(math.log10(abs(x)))
+    if magnitude >= digits:
+        return f"{x:,.0f}"
+    if magnitude < -4:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{max(digits - 1 - magnitude, 0)}f}"
+
+
+def measured_label(devices: list[dict]) -> str:
+    """``"measured"``, ``"estimated"``, ``"mixed"`` or ``"none"`` for a record's devices."""
+    flags = {bool(d.get("measured")) for d in devices}
+    if not flags:
+        return "none"
+    if flags == {True}:
+        return "measured"
+    return "estimated" if flags == {False} else "mixed"
