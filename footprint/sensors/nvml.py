@@ -10,7 +10,9 @@ Two methods, chosen per GPU when it is discovered (docs/sensors-nvml.md):
   run has the sensor started, by *stratified jittered sampling*: time is cut into strata of
   ``poll_interval_s`` and power is sampled once at a uniformly random instant inside each
   stratum, whose energy is that power times the stratum's width. A workload that is periodic
-  cannot alias against the sampling the way it can against a fixed period.
+  cannot alias against the sampling the way it can against a fixed period. All the GPUs share
+  the strata and their instants (one wake-up per stratum), and the thread aims early by its
+  usual wake-up lateness; a sample that comes late still counts for the stratum it was meant for.
 
 Device selection follows CUDA: ``CUDA_VISIBLE_DEVICES`` (indices, ``GPU-`` UUIDs or unique UUID
 prefixes; ``""`` or ``-1`` selects none; the list stops at the first invalid or repeated entry),
@@ -376,110 +378,257 @@ def _read_error(device: DeviceInfo, what: str, error: Exception) -> SensorError:
 # Method 2: power polling with stratified jittered sampling
 
 
-class _Strata:
-    """Stratified jittered integration of one GPU's power; pure bookkeeping, no clock or NVML.
+class _Slots:
+    """The strata of one poller, shared by all its GPUs: a grid of ``width_s`` from ``origin``
+    (set by the first :meth:`anchor`) and one uniformly random offset per stratum, drawn once.
 
-    Time is cut into strata of ``width_s`` from the start instant. ``sample_at`` is a uniformly
-    random instant of the current stratum ``[seg_start, end)``; the poller calls :meth:`record`
-    there. A stratum's energy is its sample x its width. A read at ``now`` inside the stratum
-    (:meth:`cut`) commits ``[seg_start, now)``: with the stratum's sample if it is already taken
-    (given it fell before ``now`` it is uniform in that segment) or else with a sample taken at
-    ``now``; the rest keeps (or redraws) a uniform sample instant of its own. Readings therefore
-    never decrease, and a read costs at most one NVML call.
-
-    A stratum whose sample never came (the thread fell behind) holds the last sampled power.
+    Every GPU is sampled at the same planned instant in a stratum, so the poller wakes once per
+    stratum for all of them. Each GPU's integral stays stratified and unbiased: its planned
+    instants are uniform within their strata and independent from one stratum to the next (the
+    GPUs' errors are merely correlated with each other).
     """
 
     def __init__(self, width_s: float, uniform: Callable[[], float]) -> None:
         self.width_s = width_s
-        self._uniform = uniform
+        self.uniform = uniform
+        self.origin = 0.0
+        self._anchored = False
+        self._offsets: dict[int, float] = {}
+
+    def anchor(self, now: float) -> None:
+        if not self._anchored:
+            self.origin, self._anchored = now, True
+
+    def start(self, k: int) -> float:
+        return self.origin + k * self.width_s
+
+    def index(self, t: float) -> int:
+        """The stratum holding ``t``: ``start(k) <= t < start(k + 1)``."""
+        k = math.floor((t - self.origin) / self.width_s)
+        if self.start(k) > t:  # floating-point rounding at a boundary
+            k -= 1
+        elif self.start(k + 1) <= t:
+            k += 1
+        return k
+
+    def instant(self, k: int) -> float:
+        """Stratum ``k``'s planned sample instant (drawn the first time it is asked for)."""
+        u = self._offsets.get(k)
+        if u is None:
+            u = self._offsets[k] = self.uniform()
+            if len(self._offsets) > 16:
+                for old in [j for j in self._offsets if j < k - 4]:
+                    del self._offsets[old]
+        return self.start(k) + u * self.width_s
+
+
+class _Strata:
+    """Stratified jittered integration of one GPU's power; pure bookkeeping, no clock or NVML.
+
+    The strata are the :class:`_Slots` grid (the first one starts at :meth:`begin`, so it may be
+    partial). Each has a planned sample instant ``sample_at``, uniform in it, and is charged with
+    the power sampled *for* that instant x its width. That sample is:
+
+    - the poller's reading on the wake-up aimed at the instant (:meth:`poll`). The thread aims
+      early by its usual lateness (``lead``), so the reading lands a little before or after the
+      instant, and it stays this stratum's sample even if it lands in a neighbouring stratum
+      (the next one's sample may likewise be taken early: ``next_w``). Charging every stratum a
+      power sampled at its uniform instant plus a timing error that does not depend on that
+      instant integrates the power over a window shifted by the error: unbiased, even for a load
+      whose period is a multiple of the strata's, up to the error x power at the ends;
+    - failing that (the thread fell behind past the stratum's end), the first reading taken after
+      the stratum ended, by the poller or by a read: :meth:`settle`. One reading serves every
+      stratum it is the first after, so a long stall costs one step. ``missed`` counts them.
+
+    A read at ``now`` (:meth:`cut`) commits ``[seg_start, now)``: with the stratum's sample if
+    its planned instant is before ``now`` (it is then uniform in that segment), else with a
+    reading taken at ``now``; the rest keeps the planned instant (and its sample) if that is
+    after ``now``, or else gets an instant of its own, uniform in ``[now, end)``. Readings
+    therefore never decrease, and a read costs at most one NVML call.
+    """
+
+    def __init__(self, slots: _Slots) -> None:
+        self.slots = slots
         self.energy_j = 0.0
         self.active = False
-        self.missed = 0  # strata that held the last value because no sample came
-        self.seg_start = self.end = self.sample_at = 0.0
+        self.missed = 0  # strata whose sample came after they ended (the poller fell behind)
+        self.k = 0  # the current stratum's index in the grid
+        self.seg_start = self.end = self.sample_at = self.next_at = 0.0
         self.sample_w: float | None = None
-        self.last_w = 0.0
-        self._next_u = 0.0
+        self.next_w: float | None = None  # the next stratum's sample, when taken early
+        self.last_w = 0.0  # the last power read (what a failing NVML call holds)
 
     def begin(self, now: float, power_w: float) -> None:
-        """Start integrating at ``now``; ``power_w`` (sampled now) is the hold value until the
-        first stratum's own sample."""
+        """Start integrating at ``now``; ``power_w`` (sampled now) is the last power read."""
+        slots = self.slots
+        slots.anchor(now)
         self.active = True
         self.last_w = power_w
-        self._next_u = self._uniform()
-        self._new_stratum(now)
+        self.k = slots.index(now)
+        self.seg_start, self.end = now, slots.start(self.k + 1)
+        planned = slots.instant(self.k)
+        if planned < now:  # the shared instant has passed: one of our own in what is left
+            planned = now + slots.uniform() * (self.end - now)
+        self.sample_at, self.sample_w = planned, None
+        self.next_at, self.next_w = slots.instant(self.k + 1), None
 
-    def _new_stratum(self, start: float) -> None:
-        self.seg_start, self.end = start, start + self.width_s
-        self.sample_at = start + self._next_u * self.width_s
-        # Drawn one stratum ahead so the poller can sleep straight to the next sample instant.
-        self._next_u = self._uniform()
-        self.sample_w = None
+    def _enter(self, k: int) -> None:
+        """Make stratum ``k`` current (everything before it is committed)."""
+        slots = self.slots
+        if k == self.k + 1:
+            self.sample_at, self.sample_w = self.next_at, self.next_w
+            self.next_at = slots.instant(k + 1)
+        else:
+            self.sample_at, self.sample_w = slots.instant(k), None
+            self.next_at = slots.instant(k + 1)
+        self.k, self.next_w = k, None
+        self.seg_start, self.end = slots.start(k), slots.start(k + 1)
 
-    def settle(self, now: float) -> None:
-        """Commit every stratum that ended at or before ``now``."""
+    def settle(self, now: float, power_now: Callable[[], float]) -> None:
+        """Commit every stratum that ended at or before ``now``; one still without its sample
+        takes ``power_now()``, a reading at ``now``. ``power_now`` should cache its reading."""
         if not self.active:
             return
         while self.end <= now:
             if self.sample_w is None:
+                self.sample_w = self.last_w = power_now()
                 self.missed += 1
-            value = self.last_w if self.sample_w is None else self.sample_w
-            self.energy_j += value * (self.end - self.seg_start)
-            whole = math.floor((now - self.end) / self.width_s)
-            if whole > 0:  # long stall: skip whole strata in one step, holding the value
-                self.energy_j += self.last_w * whole * self.width_s
-                self.missed += whole
-            self._new_stratum(self.end + max(whole, 0) * self.width_s)
+            self.energy_j += self.sample_w * (self.end - self.seg_start)
+            self._enter(self.k + 1)
+            behind = self.slots.index(now) - self.k  # further strata that ended before now
+            if behind > 1 and self.sample_w is None and self.next_w is None:
+                value = self.last_w = power_now()  # a long stall: settle it in one step
+                self.energy_j += value * (self.slots.start(self.k + behind) - self.seg_start)
+                self.missed += behind
+                self._enter(self.k + behind)
 
-    def due(self, now: float) -> bool:
-        return self.active and self.sample_w is None and self.sample_at <= now
+    def due(self, now: float, lead: float = 0.0) -> bool:
+        """Whether a wake-up at ``now`` aiming ``lead`` early should sample the current stratum."""
+        return self.active and self.sample_w is None and self.sample_at - lead <= now
 
-    def next_wake(self) -> float:
-        """When the poller should look at this GPU next: its next sample instant."""
+    def poll(self, now: float, lead: float, power_now: Callable[[], float]) -> None:
+        """The poller's wake-up at ``now`` (after aiming ``lead`` early): settle, then take the
+        reading as the sample of the current stratum, or of the next one, if it is due."""
+        self.settle(now, power_now)
+        if not self.active:
+            return
         if self.sample_w is None:
-            return self.sample_at
-        return self.end + self._next_u * self.width_s
+            if self.sample_at - lead <= now:
+                self.sample_w = self.last_w = power_now()
+        elif self.next_w is None and self.next_at - lead <= now:
+            self.next_w = self.last_w = power_now()
+
+    def next_wake(self, lead: float) -> float:
+        """When the poller should wake for this GPU: its next unsampled planned instant - lead."""
+        if self.sample_w is None:
+            return self.sample_at - lead
+        if self.next_w is None:
+            return self.next_at - lead
+        return self.slots.instant(self.k + 2) - lead
 
     def record(self, power_w: float) -> None:
-        """The current stratum's sample (taken at, or as soon as possible after, sample_at)."""
+        """The current stratum's sample (as :meth:`poll` takes it)."""
         self.sample_w = self.last_w = power_w
 
     def cut(self, now: float, power_now: Callable[[], float]) -> None:
-        """Commit up to ``now`` (after :meth:`settle`); ``power_now()`` samples at ``now``."""
+        """Commit up to ``now`` (after :meth:`settle`); ``power_now()`` reads at ``now``."""
         if not self.active or now <= self.seg_start:
             return
-        if self.sample_w is not None:
+        passed = self.sample_at <= now
+        if passed and self.sample_w is not None:
             value = self.sample_w
-            redraw = True
         else:
             value = self.last_w = power_now()
-            redraw = self.sample_at <= now  # the planned instant passed unsampled (thread late)
         self.energy_j += value * (now - self.seg_start)
         self.seg_start = now
-        if redraw:
-            self.sample_at = now + self._uniform() * (self.end - now)
+        if passed:
+            self.sample_at = now + self.slots.uniform() * (self.end - now)
             self.sample_w = None
 
     def finish(self, now: float, power_now: Callable[[], float]) -> None:
         """Stop integrating at ``now``."""
-        self.settle(now)
+        self.settle(now, power_now)
         self.cut(now, power_now)
         self.active = False
 
 
+class _Lateness:
+    """How late the poller's thread wakes after the instant it asked for: a running mean (EWMA)
+    of the observed lateness, between 0 and half a stratum. The poller aims that much early."""
+
+    def __init__(self, width_s: float, weight: float = 0.05) -> None:
+        self.lead = 0.0
+        self._cap = width_s / 2
+        self._weight = weight
+
+    def observe(self, late_s: float) -> None:
+        self.lead += self._weight * (min(max(late_s, 0.0), self._cap) - self.lead)
+
+
+def _once(read: Callable[[], float]) -> Callable[[], float]:
+    """``read``, called at most once: one NVML call serves everything due at one instant."""
+    cache: list[float] = []
+
+    def reading() -> float:
+        if not cache:
+            cache.append(read())
+        return cache[0]
+
+    return reading
+
+
+def _poll_all(
+    gpus: Sequence[tuple[_Strata, Callable[[], float]]], now: float, lead: float
+) -> float:
+    """One wake-up of the poller at ``now``: poll each GPU (its strata and its power reading);
+    return the instant to wake at next."""
+    wake = math.inf
+    for strata, power in gpus:
+        strata.poll(now, lead, _once(power))
+        wake = min(wake, strata.next_wake(lead))
+    return wake
+
+
+class _Bell:
+    """Wakes the poller's thread early (a re-plan) or for good (stop). A bare lock used as a
+    binary semaphore: cheaper to wait on than an Event, which matters 200 times a second."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def ring(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:
+            pass  # already rung, not yet heard
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s`` (math.inf: until rung); True if rung."""
+        if timeout_s == math.inf:
+            return self._lock.acquire()
+        return self._lock.acquire(timeout=timeout_s)
+
+
 class _PowerPoller:
-    """One thread sampling every started power-polling sensor of a discover_gpus call."""
+    """One thread sampling every started power-polling sensor of a discover_gpus call, at one
+    shared planned instant per stratum (:class:`_Slots`)."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._rng = random.Random()
+        self._slots = _Slots(interval_s, self._rng.random)
+        self.lateness = _Lateness(interval_s)
+        self.wakeups = 0  # for benchmarks and tests
         self._active: list[_PowerPollingSensor] = []
         self._thread: threading.Thread | None = None
-        self._stop: threading.Event | None = None
+        self._bell: _Bell | None = None
+        self._target = math.inf  # when the thread will wake next (under the lock)
 
     def strata(self) -> _Strata:
-        return _Strata(self.interval_s, self._rng.random)
+        return _Strata(self._slots)
 
     def activate(self, sensor: _PowerPollingSensor) -> None:
         with self._lock:
@@ -487,23 +636,33 @@ class _PowerPoller:
             sensor._strata.begin(time.monotonic(), initial_w)
             self._active.append(sensor)
             if self._thread is None:
-                self._stop = threading.Event()
+                self._bell = bell = _Bell()
+                self._target = -math.inf
                 self._thread = threading.Thread(
-                    target=self._run, args=(self._stop,), name="footprint-nvml-poller", daemon=True
+                    target=self._run, args=(bell,), name="footprint-nvml-poller", daemon=True
                 )
                 self._thread.start()
+            else:
+                self._replan(sensor)
+
+    def _replan(self, sensor: _PowerPollingSensor) -> None:
+        """Ring the thread if ``sensor`` now needs it before it means to wake (under the lock)."""
+        if self._bell is not None and sensor._strata.active:
+            if sensor._strata.next_wake(self.lateness.lead) < self._target:
+                self._bell.ring()
 
     def deactivate(self, sensor: _PowerPollingSensor) -> None:
         thread = None
         with self._lock:
             if sensor not in self._active:
                 return
-            sensor._strata.finish(time.monotonic(), sensor._power_w_at_stop)
+            sensor._strata.finish(time.monotonic(), _once(sensor._power_w_at_stop))
             self._active.remove(sensor)
             if not self._active and self._thread is not None:
-                assert self._stop is not None
-                self._stop.set()
-                thread, self._thread = self._thread, None
+                assert self._bell is not None
+                self._bell.stopped = True
+                self._bell.ring()
+                thread, self._thread, self._bell = self._thread, None, None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
@@ -515,27 +674,27 @@ class _PowerPoller:
             strata = sensor._strata
             if strata.active:
                 now = time.monotonic()
-                strata.settle(now)
+                power = _once(sensor._power_w)
                 try:
-                    strata.cut(now, sensor._power_w)
+                    strata.settle(now, power)
+                    strata.cut(now, power)
                 except sensor._nvml.NVMLError as e:
                     raise _read_error(sensor.device, "power", e) from e
+                self._replan(sensor)  # the cut may have drawn an earlier instant
             return Reading(strata.energy_j, sensor._failures)
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, bell: _Bell) -> None:
         while True:
             with self._lock:
-                if stop.is_set():
+                if bell.stopped:
                     return
-                now = time.monotonic()
-                wake = math.inf
-                for sensor in self._active:
-                    strata = sensor._strata
-                    strata.settle(now)
-                    if strata.due(now):
-                        strata.record(sensor._power_w_or_hold())
-                    wake = min(wake, strata.next_wake())
-            stop.wait(max(0.0, wake - time.monotonic()))
+                self.wakeups += 1
+                gpus = [(s._strata, s._power_w_or_hold) for s in self._active]
+                wake = _poll_all(gpus, time.monotonic(), self.lateness.lead)
+                self._target = wake
+            timeout = wake - time.monotonic()
+            if timeout > 0 and not bell.wait(timeout):
+                self.lateness.observe(time.monotonic() - wake)  # woke by itself: how late?
 
 
 class _PowerPollingSensor(Sensor):
@@ -553,7 +712,8 @@ class _PowerPollingSensor(Sensor):
 
     @property
     def missed_strata(self) -> int:
-        """Strata whose sample never came (the poller fell behind) and held the last power."""
+        """Strata whose sample came only after they ended (the poller fell behind): each took
+        the first power reading after its end instead (see :class:`_Strata`)."""
         return self._strata.missed
 
     def _power_w(self) -> float:
