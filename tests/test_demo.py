@@ -314,3 +314,38 @@ def test_describe_energy():
     ]
     assert describe_energy({"devices": rec["devices"][1:]})[0] == "measured"
     assert describe_energy({"devices": rec["devices"][:1]})[0] == "estimated"
+
+
+def test_quick_demo_as_a_user_types_it(tmp_path):
+    """`footprint demo --quick` exactly (no test profile), in a subprocess, as the README says."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    import subprocess
+
+    out = tmp_path / "reports" / "demo.html"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "footprint",
+            "demo",
+            "--quick",
+            "--region",
+            "FR",
+            "--store",
+            str(tmp_path / "store"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    rows = leaderboard_rows(out.read_text(encoding="utf-8"))
+    assert set(rows) == {f"mlp/{v}" for v in VARIANTS}
+    assert rows["mlp/fp32"][0] > 0.8
+    assert all(energy > 0 for _, energy in rows.values())
+    records = records_in(tmp_path / "store")
+    assert all(r["emissions_kg"] > 0 and r["region"] == "FR" for r in records)
