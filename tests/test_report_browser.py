@@ -1,5 +1,6 @@
 """The report in a real headless browser (Debian's chromium + chromedriver, via selenium):
-it renders without console errors and clicking a leaderboard header sorts the rows."""
+it renders without console errors, clicking a leaderboard header sorts the rows, and a run's
+name in the runs table opens its section."""
 
 from __future__ import annotations
 
@@ -84,6 +85,32 @@ def test_store_page_renders_and_sorts(browser, tmp_path):
     labels = column(browser, "leaderboard-table", 1)
     headers[1].click()  # text column
     assert column(browser, "leaderboard-table", 1) == sorted(labels)
+    assert errors(browser) == []
+
+
+def test_a_runs_name_opens_its_section(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    records = story_records(repeats=1)
+    out = report(runs=records, out=tmp_path / "store.html")
+    key = records[-1]["id"][:8]
+    browser.get(out.as_uri())
+    section = browser.find_element(By.ID, f"run-{key}")
+    assert section.get_attribute("open") is None
+    assert not section.find_element(By.CSS_SELECTOR, ".rd").is_displayed()
+    browser.find_element(By.CSS_SELECTOR, f"#row-{key} a[href='#run-{key}'] b").click()
+    assert section.get_attribute("open") is not None
+    assert browser.execute_script("return location.hash") == f"#run-{key}"
+    body = section.find_element(By.CSS_SELECTOR, ".rd")
+    assert body.is_displayed() and "nvml-energy-counter" in body.text
+    assert browser.execute_script(  # scrolled to it
+        "var r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight;",
+        section,
+    )
+    section.find_element(By.TAG_NAME, "summary").click()  # closes again
+    assert section.get_attribute("open") is None
+    browser.get(out.as_uri() + f"#run-{records[0]['id'][:8]}")  # a link from elsewhere
+    assert browser.find_element(By.ID, f"run-{records[0]['id'][:8]}").get_attribute("open")
     assert errors(browser) == []
 
 

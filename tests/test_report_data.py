@@ -16,7 +16,9 @@ from footprint.reporting.data import (
     default_out,
     infer_board_args,
     load_records,
+    run_summary,
     run_view,
+    short_ids,
     slug,
     store_view,
 )
@@ -281,3 +283,38 @@ def test_store_view_explicit_arguments_fail_loudly_inferred_ones_become_a_note()
 
     with pytest.raises(LeaderboardError, match="cannot tell whether a higher 'my_metric'"):
         store_view(records, quality="my_metric", per="queries")
+
+
+def test_run_summary_is_the_run_view_without_charts_or_host():
+    record = hand_record()
+    summary, view = run_summary(record), run_view(record)
+    for key in ("status", "duration_s", "energy_j", "emissions_kg", "mean_power_w", "per_unit"):
+        assert summary[key] == view[key], key
+    assert summary["carbon"] == view["carbon"]
+    assert summary["energy_j"] == pytest.approx(9000.0)
+    assert [(d["id"], d["energy_j"], d["share"], d["measured"]) for d in summary["devices"]] == [
+        ("gpu:0", 7200.0, pytest.approx(0.8), True),
+        ("cpu", 1800.0, pytest.approx(0.2), False),
+    ]
+    assert [
+        (p["path"], p["occurrences"], p["energy_j"], p["duration_s"], p["counts"])
+        for p in summary["phases"]
+    ] == [
+        ("load", 1, 600.0, 2.0, {}),
+        ("infer", 1, 8400.0, 8.0, {"queries": 4000}),
+        ("infer/post", 2, 240.0, 1.5, {}),
+    ]
+    assert not {"timeline", "whatif", "equivalents", "host", "sources"} & set(summary)
+
+
+def test_short_ids_are_unique_on_the_page():
+    assert short_ids(["ab" * 16, "cd" * 16]) == {"ab" * 16: "abababab", "cd" * 16: "cdcdcdcd"}
+    ids = ["abcdef0123", "abcdef0199", "ff"]
+    assert short_ids(ids) == {"abcdef0123": "abcdef0123", "abcdef0199": "abcdef0199", "ff": "ff"}
+    view = store_view(story_records(repeats=1))
+    keys = [r["key"] for r in view["runs"]]
+    assert keys == [r["id"][:8] for r in view["runs"]] and len(set(keys)) == len(keys)
+    assert all(r["summary"]["devices"] for r in view["runs"])
+    assert view["board"]["rows"][0]["run_keys"] == [
+        k[:8] for k in view["board"]["rows"][0]["run_ids"]
+    ]

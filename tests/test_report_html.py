@@ -15,6 +15,7 @@ from footprint.cli import main
 from footprint.errors import RunNotFoundError
 from footprint.reporting import ReportError, ReportExistsError, report
 from footprint.reporting._synthetic import make_record, story_records
+from footprint.reporting.data import slug
 from footprint.store import Store
 
 EVIL = "<script>alert(1)</script>"
@@ -59,12 +60,94 @@ def parse(path: Path) -> Links:
     return p
 
 
+class Sections(HTMLParser):
+    """A store page's run sections (``<details id="run-...">``): for each, whether it starts
+    open, its summary's text, facts (dt -> dd text), table rows (cell texts, headers included),
+    notes, the tags inside and all its text; plus every element id and in-page link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, dict] = {}
+        self.ids: list[str] = []
+        self.hrefs: list[str] = []
+        self._cur: dict | None = None
+        self._open: list[str] = []  # the text collectors now open: summary, dt, dd, cell, li
+        self._dt = ""
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "a" and a.get("href") is not None:
+            self.hrefs.append(a["href"])
+        if tag == "details" and (a.get("id") or "").startswith("run-"):
+            self._cur = self.sections[a["id"]] = {
+                "open": "open" in a,
+                "summary": "",
+                "facts": {},
+                "rows": [],
+                "notes": [],
+                "tags": [],
+                "text": "",
+            }
+            return
+        cur = self._cur
+        if cur is None:
+            return
+        cur["tags"].append(tag)
+        if tag == "tr":
+            cur["rows"].append([])
+        elif tag in ("td", "th"):
+            cur["rows"][-1].append("")
+        if tag in ("summary", "dt", "dd", "td", "th", "li"):
+            self._open.append(tag)
+            if tag == "dt":
+                self._dt = ""
+            elif tag == "dd":
+                cur["facts"][self._dt] = ""
+            elif tag == "li":
+                cur["notes"].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "details":
+            self._cur = None
+        if tag in self._open:
+            self._open.remove(tag)
+
+    def handle_data(self, data):
+        cur = self._cur
+        if cur is None:
+            return
+        cur["text"] += data
+        for tag in self._open:
+            if tag == "summary":
+                cur["summary"] += data
+            elif tag == "dt":
+                self._dt += data
+            elif tag == "dd":
+                cur["facts"][self._dt] += data
+            elif tag in ("td", "th"):
+                cur["rows"][-1][-1] += data
+            elif tag == "li":
+                cur["notes"][-1] += data
+
+
+def sections(path: Path) -> Sections:
+    p = Sections()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+EVIL_UNIT = "<img src=x onerror=alert(1)>"  # no "/": a phase name and a count unit
+
+
 def evil_records() -> list[dict]:
     out = []
     for i, variant in enumerate(("fp32", "int8")):
         r = make_record(
             EVIL,
             seed=i + 1,
+            phases=[("inference", 20.0, {"queries": 10_000}), (EVIL_UNIT, 2.0, {EVIL_UNIT: 3})],
             task=EVIL,
             model=EVIL,
             variant=variant,
@@ -74,6 +157,10 @@ def evil_records() -> list[dict]:
             points=20,
         )
         r["notes"].append(EVIL)
+        r["error"] = EVIL
+        r["devices"][0].update(name=EVIL, method=EVIL, error=EVIL)
+        r["carbon"].update(source=EVIL, source_url=EVIL, pue_source=EVIL)
+        r["imported_from"] = {"tool": EVIL}
         out.append(r)
     return out
 
@@ -88,13 +175,23 @@ def test_user_strings_are_escaped(tmp_path, several):
         per="queries" if several else None,
     )
     html = out.read_text(encoding="utf-8")
-    assert EVIL not in html
+    assert EVIL not in html and EVIL_UNIT not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     page = parse(out)
     assert "".join(page.text).count(EVIL) >= 3  # shown as text: name, tags, notes...
     assert page.tags.count("script") == 1  # only the page's own script
+    assert not any(tag == "img" for tag in page.tags)
     if several:  # the scatter's labels went through matplotlib's SVG writer
         assert page.tags.count("svg") == 2
+        # every run's section: run name and error, task, model, metric, tag key and value,
+        # importer, carbon source, URL and PUE source, device name, method and error, note
+        found = sections(out).sections
+        assert len(found) == 2
+        for sec in found.values():
+            assert sec["text"].count(EVIL) >= 15, sec["text"]
+            # the phase's name, its unit in the facts and in the phase's work cell
+            assert sec["text"].count(EVIL_UNIT) >= 3, sec["text"]
+            assert "img" not in sec["tags"] and "script" not in sec["tags"]
 
 
 @pytest.mark.parametrize("which", ["run", "store"])
@@ -192,7 +289,7 @@ def test_links_to_run_pages_next_to_the_report(tmp_path):
     run_page = report(runs=[records[0]], out=None)  # reports/<name>-<id8>.html (cwd: tmp)
     html = report(runs=records, out=run_page.parent / "all.html").read_text(encoding="utf-8")
     assert f'href="{run_page.name}"' in html
-    assert html.count('href="digits-') == 1
+    assert html.count('href="digits-') == 2  # its name in the table, "own page" in its section
 
 
 def test_cli_report_and_card(tmp_path, capsys):
@@ -241,3 +338,161 @@ def test_importing_the_report_stays_light():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+# -- the store page's run sections and run pages ---------------------------------------------------
+
+
+def two_hand_records() -> list[dict]:
+    from test_report_data import hand_record
+
+    from footprint import carbon
+
+    other = hand_record(
+        id="cd" * 16,
+        name="other",
+        started_at="2026-11-20T10:00:00+00:00",
+        ended_at="2026-11-20T10:00:10+00:00",
+        error="CUDA out of memory",
+        notes=["energy counter wrapped once"],
+    )
+    other.update(carbon.emissions_for(other, carbon.resolve()))  # no region
+    return [hand_record(), other]
+
+
+def test_every_run_has_a_collapsed_section_with_its_figures(tmp_path):
+    out = report(runs=two_hand_records(), out=tmp_path / "r.html")
+    page = sections(out)
+    assert set(page.sections) == {"run-abababab", "run-cdcdcdcd"}
+    assert not any(sec["open"] for sec in page.sections.values())  # collapsed by default
+    assert not any("svg" in sec["tags"] for sec in page.sections.values())  # no per-run charts
+    assert out.read_text(encoding="utf-8").count("<svg") == 2  # the page's own two charts
+
+    # hand_record: 10 s, gpu 7,200 J measured + cpu 1,800 J estimated = 9,000 J = 2.50 Wh;
+    # FR 56.04 g/kWh x 0.0025 kWh = 140 mg; queries: infer's 8,400 J / 4,000 = 0.583 Wh per 1k
+    sec = page.sections["run-abababab"]
+    summary = sec["summary"]
+    for text in ("bert-base", "abababab", "completed", "2026-11-20 09:00:00 UTC", "10.0 s"):
+        assert text in summary, text
+    assert summary.endswith("2.50 Wh140 mg")
+    facts = sec["facts"]
+    assert facts["Run id"] == "ab" * 16  # whole, for footprint commands
+    assert facts["When"] == "2026-11-20 09:00:00 UTC → 2026-11-20 09:00:10 UTC"
+    assert facts["Duration"] == "10.0 s"
+    assert facts["Energy"] == "2.50 Wh IT, before PUE · mean 900 W"
+    assert facts["CO2e"] == "140 mg"
+    assert facts["accuracy"] == "0.9000"
+    assert facts["queries"] == "4,000 counted · 0.583 Wh / 1k"
+    assert facts["Region"] == "France (FR) · country"
+    assert facts["Intensity"] == "56.04 g CO2e/kWh"
+    assert facts["Source"].startswith("Our World in Data / Ember")
+    assert "https://ourworldindata.org/" in facts["Source"]
+    assert facts["Year · basis"] == "2023 · life-cycle, CO2e"
+    assert facts["PUE"] == "1 — default: 1.0 (IT energy only) · facility 2.50 Wh"
+    assert sec["rows"] == [
+        ["device", "how", "energy", "share"],
+        ["gpu:0 A100", "measured nvml-energy-counter", "2.00 Wh", "80%"],
+        ["cpu EPYC", "estimated estimate:tdp-x-utilisation", "1,800 J", "20%"],
+        ["phase", "energy", "share", "time", "work"],
+        ["load", "600 J", "6.7%", "2.00 s", ""],  # 400 + 200 J of 9,000
+        ["infer", "2.33 Wh", "93%", "8.00 s", "4,000 queries"],  # 8,400 J
+        ["post ×2", "240 J", "2.7%", "1.50 s", ""],  # nested, twice: 2 x 120 J, 0.5 + 1 s
+    ]
+    assert sec["notes"] == []
+
+    other = page.sections["run-cdcdcdcd"]
+    assert other["facts"]["Region"] == "none given"
+    assert other["facts"]["CO2e"].startswith("– no region: footprint recompute cdcdcdcd")
+    assert "Error: CUDA out of memory" in other["text"]
+    assert other["notes"][0] == "energy counter wrapped once"
+    assert "no region given" in other["notes"][1]
+
+
+def test_links_resolve_to_sections_rows_and_pages(tmp_path):
+    records = story_records(repeats=2)
+    out = report(runs=records, out=tmp_path / "r.html")
+    html = out.read_text(encoding="utf-8")
+    page = sections(out)
+    ours = [i for i in page.ids if i.startswith(("run-", "row-"))]
+    assert len(ours) == len(set(ours)) == 2 * len(records)  # unique: a section and a row each
+    internal = [h for h in page.hrefs if h.startswith("#")]
+    assert internal and all(h[1:] in page.ids for h in internal)
+    assert {h for h in internal if h.startswith("#run-")} == {"#" + i for i in page.sections}
+    assert any(h.startswith("#row-") for h in internal)  # the leaderboard's n
+    # no run page beside it: each name in the runs table links to its section
+    for r in records:
+        key = r["id"][:8]
+        assert f'<tr id="row-{key}">' in html
+        row = html[html.index(f'<tr id="row-{key}">') :]
+        assert row.split("<b>", 1)[0].endswith(f'<a href="#run-{key}">'), key
+
+
+def test_run_pages_are_written_beside_and_linked(tmp_path, capsys):
+    from footprint.reporting import write_report
+
+    records = story_records(repeats=1)
+    other_task = make_record("elsewhere", seed=7, task="other", points=10)
+    out = tmp_path / "site" / "all.html"
+    path, pages = write_report(records + [other_task], out, task="digits", run_pages=True)
+    assert path == out
+    expected = {out.parent / f"{slug(r['name'])}-{r['id'][:8]}.html" for r in records}
+    assert set(pages) == expected and len(pages) == len(records)  # not the other task's run
+    assert set(out.parent.iterdir()) == expected | {out}
+    for r in records:
+        run_page = out.parent / f"{slug(r['name'])}-{r['id'][:8]}.html"
+        html = run_page.read_text(encoding="utf-8")
+        assert "footprint · run report" in html and html.count("<svg") == 2
+        assert r["id"][:8] in html
+    store = out.read_text(encoding="utf-8")
+    links = {h for h in sections(out).hrefs if not h.startswith("#")}
+    assert links == {p.name for p in expected}
+    for r in records:  # the name links to the page, the id to the section
+        key = r["id"][:8]
+        row = store[store.index(f'<tr id="row-{key}">') :]
+        name = f"{slug(r['name'])}-{key}.html"
+        assert row.split("<b>", 1)[0].endswith(f'<a href="{name}">'), key
+        assert f'<a class="small mono" href="#run-{key}"' in row.split("</tr>", 1)[0]
+
+    # report(..., run_pages=True) returns the page's path only
+    again = report(runs=records, out=out, run_pages=True, overwrite=True)
+    assert again == out
+
+
+def test_run_pages_overwrite_rules(tmp_path):
+    records = story_records(repeats=1)
+    out = tmp_path / "all.html"
+    mine = tmp_path / f"{slug(records[2]['name'])}-{records[2]['id'][:8]}.html"
+    mine.write_text("mine", encoding="utf-8")
+    with pytest.raises(ReportExistsError, match=rf"{mine.name}.*--force \(CLI\) or overwrite=True"):
+        report(runs=records, out=out, run_pages=True)
+    assert list(tmp_path.iterdir()) == [mine]  # nothing written, not even the report
+    assert mine.read_text(encoding="utf-8") == "mine"
+    # bad arguments fail before any page is written, too
+    with pytest.raises(ReportError, match="no run counted 'tokens'"):
+        report(runs=records, out=out, run_pages=True, per="tokens", overwrite=True)
+    assert list(tmp_path.iterdir()) == [mine]
+    report(runs=records, out=out, run_pages=True, overwrite=True)
+    assert "footprint · run report" in mine.read_text(encoding="utf-8")
+    assert len(list(tmp_path.iterdir())) == len(records) + 1
+    with pytest.raises(ReportExistsError, match=rf"{len(records) + 1} files"):
+        report(runs=records, out=out, run_pages=True)
+    # a report named like a run's page would be overwritten by it
+    with pytest.raises(ReportError, match="also the name of a run's own page"):
+        report(runs=records, out=mine, run_pages=True, overwrite=True)
+
+
+def test_cli_run_pages(tmp_path, capsys):
+    st = Store(tmp_path / "runs")
+    records = story_records(1)
+    for r in records:
+        st.save(r)
+    out = tmp_path / "reports" / "r.html"
+    args = ["report", "--store", str(st.path), "-o", str(out), "--run-pages"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [str(out), f"{len(records)} run pages written in {out.parent}"]
+    assert len(list(out.parent.glob("*.html"))) == len(records) + 1
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already exist" in err and "--force" in err
+    assert main([*args, "--force"]) == 0

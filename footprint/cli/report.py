@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
         "report",
         help=(
             "Write an offline HTML report: one RUN_ID gives a run page; several (or none: every "
-            "run in the store) give a comparison page with a leaderboard. Prints the path."
+            "run in the store) give a comparison page with a leaderboard. Prints the path "
+            "(and, with --run-pages, how many run pages were written beside it)."
         ),
     )
     def report_command(
@@ -43,18 +44,31 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Leaderboard unit of work (default: inferred).")
         ] = None,
         store: StoreOption = None,
-        force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace existing files (the report, run pages).")
+        ] = False,
+        run_pages: Annotated[
+            bool,
+            typer.Option(
+                "--run-pages",
+                help="Also write each run's own page (charts, what-if, model card) beside a "
+                "comparison page, as <name>-<id>.html, and link them from it.",
+            ),
+        ] = False,
     ) -> int:
-        from footprint.reporting import report
+        from footprint.reporting import write_report
 
-        path = report(
-            runs=list(run_ids) if run_ids else None,
-            out=out,
+        path, pages = write_report(
+            list(run_ids) if run_ids else None,
+            out,
             task=task,
             store=store,
             overwrite=force,
             quality=quality,
             per=per,
+            run_pages=run_pages,
         )
         print(path)
+        if run_pages:
+            print(f"{len(pages)} run page{'' if len(pages) == 1 else 's'} written in {path.parent}")
         return 0

@@ -21,7 +21,14 @@ from footprint.reporting.data import (
     load_records,
 )
 
-__all__ = ["DEFAULT_OUT", "ReportError", "ReportExistsError", "render_html", "report"]
+__all__ = [
+    "DEFAULT_OUT",
+    "ReportError",
+    "ReportExistsError",
+    "render_html",
+    "report",
+    "write_report",
+]
 
 
 def report(
@@ -32,6 +39,7 @@ def report(
     overwrite: bool = False,
     quality: str | None = None,
     per: str | None = None,
+    run_pages: bool = False,
 ) -> Path:
     """Write a self-contained HTML report and return its path.
 
@@ -44,21 +52,91 @@ def report(
     parent directories are created. An existing file is replaced only with
     ``overwrite=True`` (CLI: ``--force``), else :class:`ReportExistsError`.
 
+    ``run_pages=True`` (CLI: ``--run-pages``) also writes every run of a comparison page its own
+    page beside it, ``<name>-<id8>.html``, which the runs table then links to; the same
+    overwrite rule applies to each, checked before anything is written.
+
     Raises :class:`footprint.errors.RunNotFoundError` for an unknown run or an empty store and
     :class:`ReportError` for other bad input, each saying what to change.
     """
+    return write_report(
+        runs,
+        out,
+        task=task,
+        store=store,
+        overwrite=overwrite,
+        quality=quality,
+        per=per,
+        run_pages=run_pages,
+    )[0]
+
+
+def write_report(
+    runs: Sequence[str | dict] | None = None,
+    out: str | os.PathLike | None = "reports/footprint-report.html",
+    *,
+    task: str | None = None,
+    store: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    quality: str | None = None,
+    per: str | None = None,
+    run_pages: bool = False,
+) -> tuple[Path, list[Path]]:
+    """:func:`report`, returning ``(page, run pages written)``."""
     records = load_records(runs, store)
     target = default_out(records) if out is None else Path(out)
-    if target.exists() and not overwrite:
-        raise ReportExistsError(
-            f"{str(target)!r} already exists: pass --force (CLI) or overwrite=True to replace "
-            "it, or choose another file with -o/--out (out=)"
+    single = len(records) == 1 and task is None and quality is None and per is None
+    # the runs a comparison page shows get their own pages (a run page is its run's page)
+    shown = [] if single or not run_pages else [r for r in records if task in (None, r["task"])]
+    pages = {r["id"]: target.parent / default_out([r]).name for r in shown}
+    if any(p.name == target.name for p in pages.values()):
+        raise ReportError(
+            f"{str(target)!r} is also the name of a run's own page: choose another -o/--out"
         )
-    if target.exists() and target.is_dir():
-        raise ReportError(f"{str(target)!r} is a directory: give a file name such as report.html")
-    html = render_html(records, task=task, quality=quality, per=per, out_dir=target.parent)
+    if len(set(pages.values())) < len(pages):
+        raise ReportError(
+            "two runs would get the same page name (same name and id prefix): report them "
+            "separately with -o/--out"
+        )
+    existing = [p for p in [target, *pages.values()] if p.exists()]
+    if existing and not overwrite:
+        what = (
+            repr(str(existing[0]))
+            if len(existing) == 1
+            else f"{len(existing)} files ({', '.join(repr(str(p)) for p in existing[:3])}"
+            + (", ...)" if len(existing) > 3 else ")")
+        )
+        raise ReportExistsError(
+            f"{what} already exist{'s' if len(existing) == 1 else ''}: pass --force (CLI) or "
+            "overwrite=True to replace, or choose another file with -o/--out (out=)"
+        )
+    for p in [target, *pages.values()]:
+        if p.exists() and p.is_dir():
+            raise ReportError(f"{str(p)!r} is a directory: give a file name such as report.html")
+    if single:
+        html = render_html(records, out_dir=target.parent)
+    else:
+        from footprint.reporting import render
+
+        # rendered first, so bad arguments fail before any file is written
+        html = render.store_page(
+            records,
+            task=task,
+            quality=quality,
+            per=per,
+            out_dir=target.parent,
+            linked={i: p.name for i, p in pages.items()},
+        )
+    written = []
+    if pages:
+        from footprint.reporting import render
+
+        by_id = {r["id"]: r for r in shown}
+        for run_id, path in pages.items():
+            _write(path, render.run_page(by_id[run_id]))
+            written.append(path)
     _write(target, html)
-    return target
+    return target, written
 
 
 def render_html(

@@ -255,6 +255,32 @@ def _host_rows(host: dict) -> list[dict]:
     return rows
 
 
+def _carbon_view(r: dict) -> dict:
+    """The run's carbon figures with their provenance (a current-schema record)."""
+    carbon = r.get("carbon") or {}
+    embodied = carbon.get("embodied") or {}
+    return {
+        "region": r["region"],
+        "name": carbon.get("name"),
+        "kind": carbon.get("kind"),
+        "carbon_intensity_g_per_kwh": r["carbon_intensity_g_per_kwh"],
+        "source": carbon.get("source"),
+        "source_url": carbon.get("source_url"),
+        "year": carbon.get("year"),
+        "basis": carbon.get("basis"),
+        "gas": carbon.get("gas"),
+        "grid_region": carbon.get("grid_region"),
+        "hourly": carbon.get("hourly"),
+        "pue": r["pue"],
+        "pue_source": carbon.get("pue_source"),
+        "facility_energy_kwh": carbon.get(
+            "facility_energy_kwh", r["energy_kwh"] * (r["pue"] or 1.0)
+        ),
+        "embodied_emissions_kg": r["embodied_emissions_kg"],
+        "embodied_devices": embodied.get("devices") or [],
+    }
+
+
 def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) -> dict:
     """Everything a run page shows, as plain data (energies in J/kWh, powers in W, times in s).
 
@@ -291,13 +317,11 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
             }
         )
     measured_j = math.fsum(d["energy_j"] for d in devices if d["measured"])
-    carbon = dict(r.get("carbon") or {})
-    facility_kwh = carbon.get("facility_energy_kwh", r["energy_kwh"] * (r["pue"] or 1.0))
+    carbon = _carbon_view(r)
     try:
         whatif_rows = _whatif(r, whatif_regions)
     except FootprintError:
         whatif_rows = []
-    embodied = carbon.get("embodied") or {}
     return {
         "id": r["id"],
         "name": r["name"],
@@ -326,30 +350,69 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
         "measured_j": measured_j,
         "estimated_j": device_total_j - measured_j,
         "phases": _phase_rows(r),
-        "carbon": {
-            "region": r["region"],
-            "name": carbon.get("name"),
-            "kind": carbon.get("kind"),
-            "carbon_intensity_g_per_kwh": r["carbon_intensity_g_per_kwh"],
-            "source": carbon.get("source"),
-            "source_url": carbon.get("source_url"),
-            "year": carbon.get("year"),
-            "basis": carbon.get("basis"),
-            "gas": carbon.get("gas"),
-            "grid_region": carbon.get("grid_region"),
-            "hourly": carbon.get("hourly"),
-            "pue": r["pue"],
-            "pue_source": carbon.get("pue_source"),
-            "facility_energy_kwh": facility_kwh,
-            "embodied_emissions_kg": r["embodied_emissions_kg"],
-            "embodied_devices": embodied.get("devices") or [],
-        },
+        "carbon": carbon,
         "whatif": whatif_rows,
-        "equivalents": equivalents(r["emissions_kg"], facility_kwh),
+        "equivalents": equivalents(r["emissions_kg"], carbon["facility_energy_kwh"]),
         "host": _host_rows(r["host"]),
         "sources": list(r["sources"]),
         "timeline": r["timeline"],
     }
+
+
+def run_summary(record: dict) -> dict:
+    """What a store page's collapsed section shows of one run: :func:`run_view` without the
+    timeline, what-if, equivalents, host and sources (no charts: a store page must stay fast at
+    1,000 runs). Same keys and units as :func:`run_view` for what it has."""
+    r = _current(record)
+    energy_j = r["energy_kwh"] * J_PER_KWH
+    device_total_j = math.fsum(d["energy_j"] for d in r["devices"])
+    devices = [
+        {
+            "id": d["id"],
+            "kind": d.get("kind"),
+            "name": d.get("name"),
+            "method": d.get("method"),
+            "measured": bool(d.get("measured")),
+            "energy_j": d["energy_j"],
+            "share": d["energy_j"] / device_total_j if device_total_j > 0 else None,
+            "uncertain": bool(d.get("uncertain")),
+            "error": d.get("error"),
+        }
+        for d in r["devices"]
+    ]
+    phases = _phase_rows(r)
+    for ph in phases:
+        del ph["energy_j_by_device"], ph["start_s"]
+    return {
+        "status": r["status"],
+        "started_at": r["started_at"],
+        "ended_at": r.get("ended_at"),
+        "duration_s": r["duration_s"],
+        "energy_j": energy_j,
+        "emissions_kg": r["emissions_kg"],
+        "mean_power_w": energy_j / r["duration_s"] if r["duration_s"] > 0 else None,
+        "devices": devices,
+        "phases": phases,
+        "metrics": dict(r["metrics"]),
+        "counts": dict(r["counts"]),
+        "per_unit": _per_unit(r),
+        "tags": dict(r["tags"]),
+        "carbon": _carbon_view(r),
+        "notes": list(r["notes"]),
+        "error": r["error"],
+        "energy_uncertain": bool(r["energy_uncertain"]),
+        "imported_from": r["imported_from"],
+    }
+
+
+def short_ids(ids: Sequence[str], length: int = 8) -> dict[str, str]:
+    """Each id's first ``length`` characters, more where two ids share them: unique on a page,
+    for the anchors ``#run-<id8>`` (a run's section) and ``#row-<id8>`` (its row in the table)."""
+    ids = list(dict.fromkeys(ids))
+    n = length
+    while len({i[:n] for i in ids}) < len(ids) and any(len(i) > n for i in ids):
+        n += 4
+    return {i: i[:n] for i in ids}
 
 
 # -- several runs ---------------------------------------------------------------------------------
@@ -437,10 +500,10 @@ def store_view(
     The leaderboard uses ``quality`` and ``per`` when given (errors from the leaderboard then
     propagate: the user asked for it), else :func:`infer_board_args` (then a board that cannot
     be built is a note on the page, with the reason). ``run_pages`` maps run ids to relative
-    links of their own pages. Keys: ``runs`` (table rows), ``totals``, ``board`` (None or the
-    rows, notes, how quality/per were chosen, and ``runs_by_row`` linking rows to run ids),
-    ``board_missing`` (why there is no board).
-    """
+    links of their own pages. Keys: ``runs`` (table rows, each with its ``key`` for in-page
+    anchors, see :func:`short_ids`, and the ``summary`` of :func:`run_summary`), ``totals``,
+    ``board`` (None or the rows, notes, how quality/per were chosen, and ``run_ids`` /
+    ``run_keys`` linking rows to runs), ``board_missing`` (why there is no board)."""
     from footprint.ranking import LeaderboardError, build
 
     records = [_current(r) for r in records]
@@ -497,6 +560,10 @@ def store_view(
 
     per_unit = board["per"] if board else p
     quality_name = board["quality"] if board else q
+    key = short_ids([r["id"] for r in records])
+    if board:
+        for row in board["rows"]:
+            row["run_keys"] = [key[i] for i in row["run_ids"]]
     runs = []
     from footprint.ranking import run_share
 
@@ -522,7 +589,9 @@ def store_view(
                     None if share is None else share.energy_j / share.units * 1000 / J_PER_WH
                 ),
                 "href": (run_pages or {}).get(r["id"]),
+                "key": key[r["id"]],
                 "error": r["error"],
+                "summary": run_summary(r),
             }
         )
     emitted = [r["emissions_kg"] for r in records if r["emissions_kg"] is not None]

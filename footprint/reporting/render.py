@@ -167,13 +167,16 @@ def store_page(
     quality: str | None = None,
     per: str | None = None,
     out_dir: Path | None = None,
+    linked: dict[str, str] | None = None,
 ) -> str:
-    """The comparison / store page of several runs."""
+    """The comparison / store page of several runs. Runs link to their own pages found in
+    ``out_dir`` by the default name, and to those of ``linked`` (run id -> relative link: pages
+    about to be written beside it)."""
     from footprint.reporting import plots
 
-    view = _data.store_view(
-        records, quality=quality, per=per, task=task, run_pages=_run_pages(records, out_dir)
-    )
+    pages = _run_pages(records, out_dir)
+    pages.update(linked or {})
+    view = _data.store_view(records, quality=quality, per=per, task=task, run_pages=pages)
     board = view["board"]
     return (
         environment()
