@@ -223,9 +223,9 @@ def run_share(record: dict, per: str, phase: str | None = None) -> RunShare | No
     Units counted inside phases belong to those phases: the energy is that of the outermost
     phases where ``per`` was counted, divided among the units counted there. If any unit was
     counted outside every phase, the whole run is used. ``phase`` (a phase name or path) picks
-    the phases instead; their own ``per`` count is used, else the run's (units counted after the
-    phase, e.g. ``len(X_test)`` once predictions are done). Returns None when the run has no such
-    phase or no units.
+    the phases instead; their own ``per`` count is used, else the units the run counted outside
+    every phase (e.g. ``len(X_test)`` once predictions are done), never units counted in another
+    phase. Returns None when the run has no such phase or no such units.
     """
     total_units = float(record.get("counts", {}).get(per, 0) or 0)
     phases = record.get("phases", [])
@@ -233,7 +233,13 @@ def run_share(record: dict, per: str, phase: str | None = None) -> RunShare | No
         chosen = _outermost([p for p in phases if phase in (p["path"], p["name"])])
         if not chosen:
             return None
-        units = math.fsum(p["counts"].get(per, 0) for p in chosen) or total_units
+        units = math.fsum(p["counts"].get(per, 0) for p in chosen)
+        if units <= 0:
+            # Only units counted outside every phase may stand in for the phase's own (e.g.
+            # len(X_test) counted once predictions are done), never another phase's units.
+            inside = math.fsum(p["counts"].get(per, 0) for p in _outermost(phases))
+            outside = total_units - inside
+            units = outside if outside > total_units * 1e-12 else 0.0
         if units <= 0:
             return None
         energy_j = math.fsum(math.fsum(p["energy_j"].values()) for p in chosen)
@@ -362,7 +368,8 @@ def build(
         units = sorted({u for r in kept for u in r["counts"]})
         if phase is not None:
             raise LeaderboardError(
-                f"no run has a phase {phase!r} with {per!r} counted in it or in the run; "
+                f"no run has a phase {phase!r} with {per!r} counted in it or outside every "
+                "phase; "
                 f"phases seen: {_names(sorted({p['path'] for r in kept for p in r['phases']}))}"
             )
         raise LeaderboardError(

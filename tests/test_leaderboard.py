@@ -163,6 +163,37 @@ def test_nested_phases_count_each_unit_once_and_outside_units_use_whole_run():
     assert run_share(after, "queries") is None
 
 
+def test_phase_without_units_never_borrows_another_phases_units():
+    # 36 kJ training with no queries counted in it; 1,000 queries counted in inference only
+    train = {
+        "name": "train",
+        "path": "train",
+        "start_s": 0.0,
+        "end_s": 1.0,
+        "energy_j": {"cpu": 36000.0},
+        "counts": {},
+    }
+    infer = {"name": "inference", "path": "inference", "start_s": 1.0, "end_s": 2.0,
+             "energy_j": {"cpu": 3600.0}, "counts": {"queries": 1000}}  # fmt: skip
+    base = rec("a", wh_per_1k=1.0)
+    r = dict(base, phases=[train, infer], counts={"queries": 1000})
+    # before: 36 kJ / the inference phase's 1,000 queries
+    assert run_share(r, "queries", phase="train") is None
+    assert run_share(r, "queries", phase="inference").units == 1000
+    # 200 queries counted outside every phase do stand in for the phase's own
+    r_out = dict(base, phases=[train, infer], counts={"queries": 1200})
+    share = run_share(r_out, "queries", phase="train")
+    assert (share.energy_j, share.units) == (36000.0, 200)
+    # on a board, the run without such units is left out with the usual note
+    board = build([r, dict(r_out, id="b" * 32, name="b")], quality="accuracy", per="queries",
+                  phase="train")  # fmt: skip
+    assert [row["n"] for row in board.rows] == [1]
+    assert board.rows[0]["energy_wh_per_1k"] == pytest.approx(36000 / 3600 / 200 * 1000)
+    assert any("have no phase 'train' with 'queries' and are left out" in n for n in board.notes)
+    with pytest.raises(LeaderboardError, match="counted in it or outside every phase"):
+        build([r], quality="accuracy", per="queries", phase="train")
+
+
 # -- the board ------------------------------------------------------------------------------------
 
 
