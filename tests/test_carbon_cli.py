@@ -52,6 +52,27 @@ def test_regions_table_lists_sources(capsys):
     assert "SE-SE3" in out and "entsoe-nordic" in out and "FR " not in out
 
 
+def test_regions_kind_filter_applies_before_the_row_limit(capsys):
+    # "us" matches over 20 countries and sub-regions before any cloud region
+    assert main(["regions", "us", "--kind", "cloud", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["kind"] == "cloud" for r in rows)
+    assert main(["regions", "us", "--kind", "cloud"]) == 0
+    assert "no region matches" not in capsys.readouterr().out
+
+
+def test_regions_paris_lists_cloud_regions_and_fuzzy_has_a_heading(capsys):
+    assert main(["regions", "paris", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["region"] for r in rows} == {"gcp:europe-west9", "aws:eu-west-3",
+                                           "azure:francecentral"}  # fmt: skip
+    assert main(["regions", "paris"]) == 0
+    assert "closest" not in capsys.readouterr().out
+    assert main(["regions", "frnkfurt"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no region code or name contains 'frnkfurt'; the closest names")
+
+
 def test_regions_bad_kind(capsys):
     assert main(["regions", "--kind", "planet"]) == 2
     assert "--kind must be one of country, subregion, zone, cloud" in capsys.readouterr().err

@@ -49,6 +49,68 @@ def test_ambiguous_name_lists_both():
         fc.canonical_region("Georgia")
 
 
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("UK", "GB"),
+        ("Great Britain", "GB"),
+        ("Turkey", "TR"),
+        ("Türkiye", "TR"),
+        ("turkiye", "TR"),
+        ("Russia", "RU"),
+        ("South Korea", "KR"),
+        ("Iran", "IR"),
+        ("Vietnam", "VN"),
+        ("Czechia", "CZ"),
+        ("Czech Republic", "CZ"),
+        ("DR Congo", "CD"),
+        ("Ivory Coast", "CI"),
+        ("UAE", "AE"),
+    ],
+)
+def test_common_country_names(text, canonical):
+    assert fc.canonical_region(text) == canonical
+    assert fc.carbon_intensity(text).region == canonical
+
+
+def test_congo_is_ambiguous_and_lists_both():
+    for text in ("Congo", "congo"):
+        with pytest.raises(RegionError, match=r"ambiguous") as err:
+            fc.canonical_region(text)
+        assert "CG (Congo, country)" in str(err.value)
+        assert "CD (Congo, The Democratic Republic of the, country)" in str(err.value)
+    assert fc.canonical_region("Republic of the Congo") == "CG"
+
+
+def test_cloud_cities_are_searched_but_never_resolved():
+    paris = [r["region"] for r in fc.search_regions("paris")]
+    assert set(paris) == {"gcp:europe-west9", "aws:eu-west-3", "azure:francecentral"}
+    frankfurt = fc.search_regions("frankfurt")
+    assert {r["region"] for r in frankfurt} == {
+        "gcp:europe-west3", "aws:eu-central-1", "azure:germanywestcentral",
+    }  # fmt: skip
+    assert all(r["match"] == "contains" for r in frankfurt)
+    # a city shared with a country does not make the country's name ambiguous
+    assert fc.canonical_region("Singapore") == "SG"
+    assert fc.canonical_region("Hong Kong") == "HK"
+    assert "aws:ap-southeast-1" in {r["region"] for r in fc.search_regions("singapore")}
+
+
+def test_search_says_when_rows_are_only_closest():
+    rows = fc.search_regions("frnkfurt")
+    assert rows and all(r["match"] == "closest" for r in rows)
+    assert rows[0]["region"] == "gcp:europe-west3"
+    assert fc.search_regions("fra")[0]["match"] == "contains"
+
+
+def test_search_filters_kinds_before_the_limit():
+    rows = fc.search_regions("us", kinds=("cloud",))
+    assert len(rows) == 20 and all(r["kind"] == "cloud" for r in rows)
+    assert "aws:us-east-1" in {r["region"] for r in fc.search_regions("us-", kinds=("cloud",))}
+    fuzzy = fc.search_regions("frnkfurt", kinds=("country",))
+    assert fuzzy and all(r["kind"] == "country" for r in fuzzy)
+
+
 def test_typo_suggests_closest():
     with pytest.raises(RegionError, match=r"unknown region 'Frnace': did you mean FR \(France\)"):
         fc.canonical_region("Frnace")

@@ -31,6 +31,45 @@ SCHEMA = 1
 #: Order in which ambiguous matches are listed (the most general first).
 KIND_ORDER = {"country": 0, "subregion": 1, "zone": 2, "cloud": 3}
 
+#: Everyday country names that pycountry (ISO 3166 names, common and official names) lacks.
+#: pycountry already has e.g. South Korea, North Korea, Iran, Vietnam, Czechia, Czech Republic,
+#: Bolivia, Venezuela, Tanzania, Syria, Laos, Moldova, Taiwan, Türkiye (docs/methodology.md).
+COMMON_NAMES: dict[str, str] = {
+    "UK": "GB",
+    "Great Britain": "GB",
+    "Britain": "GB",
+    "Turkey": "TR",
+    "Russia": "RU",
+    "UAE": "AE",
+    "Holland": "NL",
+    "The Netherlands": "NL",
+    "Macedonia": "MK",
+    "Ivory Coast": "CI",
+    "Cape Verde": "CV",
+    "Swaziland": "SZ",
+    "Burma": "MM",
+    "DR Congo": "CD",
+    "DRC": "CD",
+    "Democratic Republic of the Congo": "CD",
+    "Congo-Kinshasa": "CD",
+    "Congo-Brazzaville": "CG",
+    "Palestine": "PS",
+    "Brunei": "BN",
+    "Micronesia": "FM",
+    "Vatican": "VA",
+    "Macau": "MO",
+    "East Timor": "TL",
+    "Bosnia": "BA",
+    "The Gambia": "GM",
+    "The Bahamas": "BS",
+}
+
+#: Names that fit more than one country: resolving one is an error listing them all.
+AMBIGUOUS_NAMES: dict[str, tuple[str, ...]] = {
+    "Congo": ("CG", "CD"),  # pycountry names CG just "Congo"; CD is "Congo, The Democratic ..."
+    "Korea": ("KR", "KP"),
+}
+
 
 def _fold(text: str) -> str:
     """Lowercase, accents removed, whitespace collapsed: the form every alias is stored in."""
@@ -45,6 +84,9 @@ def build_index(codecarbon_data: Path | None = None, cloud_csv: Path | None = No
 
     regions: dict[str, dict] = {}
     aliases: dict[str, set[str]] = {}
+    # Searched by `footprint regions QUERY` only, never resolved: a cloud region's city or
+    # location ("Paris", "Europe (Frankfurt)") would otherwise make "Singapore" ambiguous.
+    search: dict[str, set[str]] = {}
 
     def alias(name: str | None, canonical: str) -> None:
         if name:
@@ -79,6 +121,14 @@ def build_index(codecarbon_data: Path | None = None, cloud_csv: Path | None = No
     unknown = set(by_alpha3) - {c.alpha_3 for c in pycountry.countries}
     if unknown:
         raise tables.DataTableError(f"OWID rows with no ISO 3166 country: {sorted(unknown)}")
+    for name, code in COMMON_NAMES.items():
+        taken = aliases.get(_fold(name), {code}) - {code}
+        if code not in regions or taken:
+            raise tables.DataTableError(f"common name {name!r} -> {code}: clashes with {taken}")
+        alias(name, code)
+    for name, codes in AMBIGUOUS_NAMES.items():
+        for form in {name.lower().strip(), _fold(name)}:
+            aliases[form] = set(codes)
 
     def subregion(code: str, row: tables.TableRow, names: list[str]) -> None:
         sub = pycountry.subdivisions.get(code=code)
@@ -113,6 +163,7 @@ def build_index(codecarbon_data: Path | None = None, cloud_csv: Path | None = No
         canonical = f"gcp:{row.key}"
         regions[canonical] = entry(row, "cloud", row.name, country=country.alpha_2, provider="gcp")
         alias(canonical, canonical)
+        search.setdefault(_fold(row.name), set()).add(canonical)  # GCP's city column
     for wrong, right in tables.GCP_REGION_FIXES.items():
         alias(f"gcp:{wrong}", f"gcp:{right}")
 
@@ -131,6 +182,7 @@ def build_index(codecarbon_data: Path | None = None, cloud_csv: Path | None = No
                 "mapping_url": line["source_url"],
             }
             alias(canonical, canonical)
+            search.setdefault(_fold(line["location"]), set()).add(canonical)
 
     def order(code: str) -> tuple[int, str]:
         return (KIND_ORDER[regions[code]["kind"]], code)
@@ -146,6 +198,8 @@ def build_index(codecarbon_data: Path | None = None, cloud_csv: Path | None = No
             a: (sorted(c, key=order) if len(c) > 1 else next(iter(c)))
             for a, c in sorted(aliases.items())
         },
+        # cloud location or city -> canonical ids (search only)
+        "search_aliases": {a: sorted(c, key=order) for a, c in sorted(search.items())},
     }
 
 

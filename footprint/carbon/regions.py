@@ -210,39 +210,51 @@ def list_regions(kinds: tuple[str, ...] | None = None, with_data_only: bool = Tr
     return rows
 
 
-def search_regions(query: str, limit: int = 20) -> list[dict]:
-    """Regions whose code or name contains ``query`` (case-insensitive), else the closest."""
+def search_regions(query: str, limit: int = 20, kinds: tuple[str, ...] | None = None) -> list[dict]:
+    """Regions whose code, name or (cloud) location contains ``query`` (case-insensitive).
+
+    Rows are those of :func:`list_regions` plus ``match``: ``"contains"`` for a containment
+    match, ``"closest"`` when nothing contains ``query`` and the rows are the closest names
+    instead (fuzzy; they need not contain it). ``kinds`` keeps only those kinds, before the
+    ``limit`` is applied.
+    """
     index = load_index()
     q = _key(query)
     codes: list[str] = []
-    for alias, target in index["aliases"].items():
-        if q in alias:
-            for code in [target] if isinstance(target, str) else target:
-                if code not in codes:
-                    codes.append(code)
+    for table in (index["aliases"], index.get("search_aliases", {})):
+        for alias, target in table.items():
+            if q in alias:
+                for code in [target] if isinstance(target, str) else target:
+                    if code not in codes:
+                        codes.append(code)
+    match = "contains"
     if codes:
-        exact = index["aliases"].get(q)
+        exact = index["aliases"].get(q) or index.get("search_aliases", {}).get(q)
         exact = [exact] if isinstance(exact, str) else (exact or [])
         codes.sort(key=lambda c: (c not in exact, len(c), c))
     else:
-        codes = _closest(query, index, limit)  # already best first
+        match = "closest"
+        codes = _closest(query, index, limit=None if kinds else limit)  # already best first
+    if kinds:
+        codes = [c for c in codes if index["regions"][c]["kind"] in kinds]
     by_code = {row["region"]: row for row in list_regions(with_data_only=False)}
-    return [by_code[c] for c in codes[:limit]]
+    return [{**by_code[c], "match": match} for c in codes[:limit]]
 
 
-def _closest(text: str, index: dict, limit: int = 5) -> list[str]:
+def _closest(text: str, index: dict, limit: int | None = 5) -> list[str]:
     from rapidfuzz import fuzz, process  # error path only
 
-    matches = process.extract(_key(text), list(index["aliases"]), scorer=fuzz.WRatio, limit=40)
+    names = {**index.get("search_aliases", {}), **index["aliases"]}  # cloud locations too
+    matches = process.extract(_key(text), list(names), scorer=fuzz.WRatio, limit=40)
     out: list[str] = []
     for alias, score, _ in matches:
         if score < 60:
             break
-        target = index["aliases"][alias]
+        target = names[alias]
         for code in [target] if isinstance(target, str) else target:
             if code not in out:
                 out.append(code)
-    return out[:limit]
+    return out if limit is None else out[:limit]
 
 
 def _unknown_message(region: str, index: dict) -> str:

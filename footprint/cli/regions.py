@@ -31,16 +31,22 @@ def register(app: typer.Typer) -> None:
         kinds = ("country", "subregion", "zone", "cloud")
         if kind is not None and kind not in kinds:
             raise UsageError(f"--kind must be one of {', '.join(kinds)}, got {kind!r}")
-        rows = search_regions(query) if query else list_regions(with_data_only=False)
-        if kind:
-            rows = [r for r in rows if r["kind"] == kind]
+        if query:  # filtered before search_regions keeps its first 20 rows
+            rows = search_regions(query, kinds=(kind,) if kind else None)
+        else:
+            rows = list_regions((kind,) if kind else None, with_data_only=False)
         if format == "json":
             json.dump(rows, sys.stdout, indent=2)
             print()
             return 0
         if not rows:
-            print(f"no region matches {query!r}")
+            print(f"no region matches {query!r}" + (f" among kind {kind}" if kind else ""))
             return 0
+        if rows[0].get("match") == "closest":
+            print(
+                f"no region code or name contains {query!r}; the closest names instead "
+                "(not containment matches):"
+            )
         from rich.console import Console
         from rich.table import Table
 
