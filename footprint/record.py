@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -83,18 +84,67 @@ def upgrade(data: dict) -> dict:
         if key not in out:
             out[key] = copy.deepcopy(default)
     out["schema_version"] = SCHEMA_VERSION
+    _check_shape(out)
     return out
 
 
-def check_number(field: str, value: Any, *, allow_zero: bool = True) -> float:
-    """Validate a user-given count or metric: finite and non-negative, else ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+# Field -> the types a readable record may hold there (None allowed where the default is None).
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "name": (str,),
+    "status": (str,),
+    "started_at": (str,),
+    "duration_s": (int, float),
+    "energy_kwh": (int, float),
+    "emissions_kg": (int, float, type(None)),
+    "pue": (int, float),
+    "devices": (list,),
+    "phases": (list,),
+    "counts": (dict,),
+    "metrics": (dict,),
+    "tags": (dict,),
+    "timeline": (dict,),
+    "host": (dict,),
+    "notes": (list,),
+    "heartbeat_at": (str, type(None)),
+}
+
+
+def _check_shape(record: dict) -> None:
+    """Refuse a record whose core fields have the wrong type: readers must never crash on it."""
+    for key, types in _SHAPE.items():
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise RecordError(
+                f"field {key!r} holds {value!r}, not {'/'.join(t.__name__ for t in types)}"
+            )
+    if record["status"] not in STATUSES:
+        raise RecordError(f"status {record['status']!r} is not one of {', '.join(STATUSES)}")
+    for d in record["devices"]:
+        if (
+            not isinstance(d, dict)
+            or isinstance(d.get("energy_j"), bool)
+            or not isinstance(d.get("energy_j"), (int, float))
+            or not isinstance(d.get("kind"), str)
+        ):
+            raise RecordError(f"device entry {d!r} lacks a kind and a numeric energy_j")
+
+
+def check_number(field: str, value: Any, *, allow_zero: bool = True) -> int | float:
+    """A user-given count or metric as a plain int or float: finite and non-negative, else a
+    ValueError naming the field. NumPy and other ``numbers.Real`` scalars are accepted."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{field} must be a number, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
+    try:
+        plain = int(value) if isinstance(value, numbers.Integral) else float(value)
+        finite = math.isfinite(plain)
+    except OverflowError:
+        finite = False
+    if not finite:
         raise ValueError(f"{field} must be finite, got {value!r}")
-    if value < 0 or (not allow_zero and value == 0):
+    if plain < 0 or (not allow_zero and plain == 0):
         raise ValueError(f"{field} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return value
+    return plain
 
 
 def device_energy_j(record: dict, kind: str | None = None) -> float:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from footprint.errors import SensorError
+from footprint.interrupts import critical
 from footprint.sensors.base import Sensor
 
 Clock = Callable[[], float]
@@ -44,36 +44,23 @@ class SensorSet:
         self._last = [0.0] * len(self.sensors)
         self._uncertain = [0] * len(self.sensors)
         self._lock = threading.Lock()
-        self._in_read = threading.local()
 
     def read(self) -> Snapshot:
-        """Read every sensor now (thread-safe).
-
-        Re-entered from a signal handler that interrupted a read in the same thread, it returns
-        the readings so far instead of deadlocking on the sensors' locks.
-        """
-        if getattr(self._in_read, "active", False):
-            return Snapshot(self.clock(), tuple(self._last), tuple(self._uncertain))
-        t = self.clock()
-        self._in_read.active = True  # set before locking: no window for a handler to block
-        try:
+        """Read every sensor now (thread-safe; a signal arriving meanwhile waits for the end)."""
+        with critical:
+            t = self.clock()
             with self._lock:
-                return self._read_locked(t)
-        finally:
-            self._in_read.active = False
-
-    def _read_locked(self, t: float) -> Snapshot:
-        for i, sensor in enumerate(self.sensors):
-            if sensor.device.id in self.failures:
-                continue
-            try:
-                reading = sensor.read()
-            except (SensorError, OSError) as exc:
-                self.failures[sensor.device.id] = f"{type(exc).__name__}: {exc}"
-                continue
-            self._last[i] = reading.energy_j
-            self._uncertain[i] = reading.uncertain_intervals
-        return Snapshot(t, tuple(self._last), tuple(self._uncertain))
+                for i, sensor in enumerate(self.sensors):
+                    if sensor.device.id in self.failures:
+                        continue
+                    try:
+                        reading = sensor.read()
+                    except Exception as exc:  # SensorError, or any bug of a user's sensor
+                        self.failures[sensor.device.id] = f"{type(exc).__name__}: {exc}"
+                        continue
+                    self._last[i] = reading.energy_j
+                    self._uncertain[i] = reading.uncertain_intervals
+                return Snapshot(t, tuple(self._last), tuple(self._uncertain))
 
     def max_read_interval_s(self) -> float | None:
         limits = [s.max_read_interval_s for s in self.sensors if s.max_read_interval_s]

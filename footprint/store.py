@@ -40,7 +40,8 @@ class Store:
     """
 
     def __init__(self, store: str | os.PathLike | None = None) -> None:
-        self.path = Path(store) if store is not None else default_store_path()
+        # Absolute now: a run that outlives an os.chdir must keep writing to the same place.
+        self.path = (Path(store) if store is not None else default_store_path()).absolute()
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -91,12 +92,12 @@ class Store:
         try:
             with open(path, encoding="utf-8") as f:
                 record = upgrade(json.load(f))
-        except (OSError, ValueError, RecordError) as exc:
+            return resolve_stale(record)
+        except (OSError, ValueError, RecordError, TypeError, AttributeError, KeyError) as exc:
             warnings.warn(
                 f"skipping unreadable run file {str(path)!r}: {exc}", FootprintWarning, stacklevel=3
             )
             return None
-        return resolve_stale(record)
 
     def records(self) -> list[dict]:
         """Every readable record, newest first."""
@@ -184,11 +185,12 @@ def resolve_stale(record: dict, now: float | None = None) -> dict:
     now = time.time() if now is None else now
     try:
         beat = datetime.fromisoformat(record["heartbeat_at"]).timestamp()
-    except ValueError:
+    except (TypeError, ValueError):
         return record
     if now - beat <= 2 * interval:
         return record
-    same_host = record.get("host", {}).get("hostname") == socket.gethostname()
+    host = record.get("host")
+    same_host = isinstance(host, dict) and host.get("hostname") == socket.gethostname()
     if same_host and record.get("pid") and _pid_alive(record["pid"], record.get("pid_create_time")):
         return record
     record = dict(record)

@@ -12,7 +12,6 @@ import functools
 import inspect
 import math
 import os
-import signal
 import socket
 import threading
 import time
@@ -22,7 +21,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
 
+from footprint import interrupts
 from footprint.errors import FootprintWarning, UsageError
+from footprint.interrupts import critical
 from footprint.record import SCHEMA_VERSION, check_number
 from footprint.sampler import Sampler, SensorSet, Snapshot, Timeline
 from footprint.sensors.base import Sensor
@@ -46,12 +47,19 @@ def current_run() -> Run | None:
 class Phase:
     """One occurrence of a named phase: its boundaries, energy per device and counts."""
 
-    __slots__ = ("name", "path", "start", "end", "counts")
+    __slots__ = ("run", "name", "path", "start", "end", "counts")
 
-    def __init__(self, name: str, path: str, start: Snapshot) -> None:
-        self.name, self.path, self.start = name, path, start
+    def __init__(self, run: Run, name: str, path: str, start: Snapshot) -> None:
+        self.run, self.name, self.path, self.start = run, name, path, start
         self.end: Snapshot | None = None
         self.counts: dict[str, float] = {}
+
+
+# The phases open in this thread or task (each knows its run): concurrent requests or tasks of
+# one run nest only their own phases, and count only into them.
+_open_phases: contextvars.ContextVar[tuple[Phase, ...]] = contextvars.ContextVar(
+    "footprint_open_phases", default=()
+)
 
 
 class Run:
@@ -73,7 +81,7 @@ class Run:
         self.error: str | None = None
         self.path = None  # where the record was saved
         self._phases: list[Phase] = []
-        self._phase_stack: list[Phase] = []
+        self._signal: str | None = None  # a signal the program's own handler took
         self._lock = threading.RLock()
         self._save_lock = threading.RLock()  # orders checkpoints before the final save
         self._store = Store(config["store"])
@@ -161,30 +169,41 @@ class Run:
 
     def _end(self, status: str, error: str | None = None) -> None:
         """Read the counters first (the exact stop instant), then tidy up and save."""
-        with self._lock:
+        with critical, self._lock:
             if self.status != "running":
                 return
-            self._stop = self._sensors.read()
-            self.status = status
-            self.error = error
-        if self._sampler is not None:
-            self._sampler.stop()
-        self._timeline.finish(self._stop)
-        for s in self._probe.sensors:
-            s.stop()
-        while self._phase_stack:  # phases left open by an exception end with the run
-            self._close_phase(self._phase_stack[-1], self._stop)
-        self._record = self._build(self._stop, status=status)
-        if self._cfg["save"]:
             try:
-                with self._save_lock:
-                    self.path = self._store.save(self._record)
-            except (OSError, ValueError) as exc:
-                warnings.warn(
-                    f"footprint: could not save run {self.id} to {self._store.path}: {exc}",
-                    FootprintWarning,
-                    stacklevel=3,
-                )
+                self._stop = self._sensors.read()
+            finally:  # whatever happens, the run stops: no sampler ticking a finished run
+                self.status = status
+                self.error = error
+                if self._sampler is not None:
+                    self._sampler.stop()
+            self._timeline.finish(self._stop)
+            for s in self._probe.sensors:
+                s.stop()
+            for ph in self._phases:  # phases left open (an exception, another task) end here
+                if ph.end is None:
+                    ph.end = self._stop
+            self._record = self._build(self._stop, status=status)
+            if self._cfg["save"]:
+                self._save_final()
+
+    def _save_final(self) -> None:
+        try:
+            with self._save_lock:
+                self.path = self._store.save(self._record)
+        except (OSError, ValueError) as exc:
+            warnings.warn(
+                f"footprint: could not save run {self.id} to {self._store.path}: {exc}",
+                FootprintWarning,
+                stacklevel=4,
+            )
+
+    def _signalled(self, name: str) -> None:
+        """The program's own handler took a signal: this run ends as interrupted."""
+        self._signal = self._signal or name
+        self.notes.append(f"{name} received during the run; the program's own handler ran")
 
     # -- user API --------------------------------------------------------------------------
 
@@ -199,41 +218,47 @@ class Run:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[Phase]:
-        """Measure a named part of the run (nestable, repeatable): ``with run.phase("epoch"):``."""
-        self._check_live("phase")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"phase name must be a non-empty string, got {name!r}")
-        with self._lock:
-            parent = self._phase_stack[-1].path + "/" if self._phase_stack else ""
-            ph = Phase(name, parent + name, self._sensors.read())
+        """Measure a named part of the run (nestable, repeatable): ``with run.phase("epoch"):``.
+
+        Phases nest per thread and per asyncio task: concurrent requests each get their own.
+        """
+        with critical, self._lock:
+            self._check_live("phase")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"phase name must be a non-empty string, got {name!r}")
+            mine = [p for p in _open_phases.get() if p.run is self]
+            parent = mine[-1].path + "/" if mine else ""
+            ph = Phase(self, name, parent + name, self._sensors.read())
             self._phases.append(ph)
-            self._phase_stack.append(ph)
+            token = _open_phases.set((*_open_phases.get(), ph))
         try:
             yield ph
         finally:
-            with self._lock:
+            with critical, self._lock:
                 if ph.end is None and self.status == "running":
-                    self._close_phase(ph, self._sensors.read())
-
-    def _close_phase(self, ph: Phase, snap: Snapshot) -> None:
-        ph.end = snap
-        if ph in self._phase_stack:
-            # Closing a phase closes any inner one still open (misnested exits).
-            while self._phase_stack:
-                top = self._phase_stack.pop()
-                if top is ph:
-                    break
-                top.end = snap
+                    snap = self._sensors.read()
+                    inner = ph.path + "/"
+                    for p in _open_phases.get():  # inner phases left open end with this one
+                        if (
+                            p.run is self
+                            and p.end is None
+                            and (p is ph or p.path.startswith(inner))
+                        ):
+                            p.end = snap
+                try:
+                    _open_phases.reset(token)
+                except ValueError:  # exited in another context (misnested): just drop it
+                    _open_phases.set(tuple(p for p in _open_phases.get() if p is not ph))
 
     def count(self, **units: float) -> None:
         """Add units of work (``samples=32``, ``tokens=...``), to the run and its open phases."""
-        self._check_live("count")
-        for key, value in units.items():
-            check_number(key, value)
-        with self._lock:
-            for key, value in units.items():
+        values = {key: check_number(key, value) for key, value in units.items()}
+        with critical, self._lock:
+            self._check_live("count")
+            open_here = [p for p in _open_phases.get() if p.run is self and p.end is None]
+            for key, value in values.items():
                 self.counts[key] = self.counts.get(key, 0) + value
-                for ph in self._phase_stack:
+                for ph in open_here:
                     ph.counts[key] = ph.counts.get(key, 0) + value
 
     def log(self, **metrics: float) -> None:
@@ -242,14 +267,13 @@ class Run:
         Allowed during the run and right after it (metrics are often computed after the block);
         logging after the run re-saves its record.
         """
-        for key, value in metrics.items():
-            check_number(key, value)
-        with self._lock:
-            self.metrics.update({k: float(v) for k, v in metrics.items()})
+        values = {key: float(check_number(key, value)) for key, value in metrics.items()}
+        with critical, self._lock:
+            self.metrics.update(values)
             if self._record is not None:
                 self._record["metrics"] = dict(self.metrics)
                 if self._cfg["save"] and self.path is not None:
-                    self.path = self._store.save(self._record)
+                    self._save_final()
 
     # -- results ---------------------------------------------------------------------------
 
@@ -257,7 +281,10 @@ class Run:
         return [max(0.0, y - x) for x, y in zip(a.energy_j, b.energy_j)]
 
     def _now(self) -> Snapshot:
-        return self._stop if self._stop is not None else self._sensors.read()
+        if self._stop is not None:
+            return self._stop
+        with critical:
+            return self._sensors.read()
 
     @property
     def energy_j(self) -> float:
@@ -395,72 +422,24 @@ def _process_create_time() -> float | None:
     return process_create_time()
 
 
-# -- signals ------------------------------------------------------------------------------
-
-_active: list[Run] = []
-_active_lock = threading.Lock()
-_previous_sigterm: Any = None
-_installed = False
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Save every active run as interrupted, then do what SIGTERM would have done."""
-    for run in list(reversed(_active)):
-        run._end("interrupted", error="SIGTERM")
-    prev = _previous_sigterm
-    _uninstall()
-    if callable(prev):
-        prev(signum, frame)
-    elif prev == signal.SIG_DFL or prev is None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _install() -> None:
-    global _previous_sigterm, _installed
-    if _installed or threading.current_thread() is not threading.main_thread():
-        return  # Python allows signal handlers only in the main thread (docs/tracking.md)
-    prev = signal.getsignal(signal.SIGTERM)
-    if prev == signal.SIG_IGN:
-        return  # the program chose to ignore SIGTERM; leave it so
-    _previous_sigterm = prev
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    _installed = True
-
-
-def _uninstall() -> None:
-    global _installed
-    if not _installed:
-        return
-    if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            signal.signal(signal.SIGTERM, _previous_sigterm)
-        _installed = False
-
-
-def _register(run: Run) -> None:
-    with _active_lock:
-        _active.append(run)
-        _install()
-
-
-def _unregister(run: Run) -> None:
-    with _active_lock:
-        if run in _active:
-            _active.remove(run)
-        if not _active:
-            _uninstall()
-
-
-def _status_for(exc_type: type[BaseException] | None, exc: BaseException | None) -> str:
+def _outcome(
+    run: Run, exc_type: type[BaseException] | None, exc: BaseException | None
+) -> tuple[str, str | None]:
+    """(status, error) of a run whose block ended with ``exc`` (None: normally)."""
+    error = f"{exc_type.__name__}: {exc}".rstrip(": ") if exc_type is not None else None
+    if run._signal is not None:  # a signal the program handled itself cut the run short
+        error = run._signal + (f" (then {error})" if error else "")
+        stopped = exc_type is None or issubclass(exc_type, (SystemExit, KeyboardInterrupt))
+        return ("interrupted" if stopped else "failed"), error
     if exc_type is None:
-        return "completed"
-    if issubclass(exc_type, KeyboardInterrupt):
-        return "interrupted"
+        return "completed", None
+    # Ctrl-C; an asyncio task cancelled by it (matched by name: no asyncio import here).
+    if issubclass(exc_type, KeyboardInterrupt) or exc_type.__name__ == "CancelledError":
+        return "interrupted", error
     if issubclass(exc_type, SystemExit):
         code = getattr(exc, "code", None)
-        return "completed" if code in (0, None) else "failed"
-    return "failed"
+        return ("completed" if code in (0, None) else "failed"), error
+    return "failed", error
 
 
 # -- the public object ----------------------------------------------------------------------
@@ -485,33 +464,34 @@ class Tracker:
                 "nested or concurrent run"
             )
         run = Run(self._cfg)
-        run._begin()
-        self._run = run
-        _register(run)
-        self._token = _current.set(run)
+        with critical:
+            run._begin()
+            self._run = run
+            interrupts.register(run)
+            self._token = _current.set(run)
         return run
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         run, self._run = self._run, None
         if run is None:
             return False
-        try:
-            error = f"{exc_type.__name__}: {exc}" if exc_type is not None else None
-            run._end(_status_for(exc_type, exc), error=error)
-        except Exception as bug:  # a profiler bug must not replace the user's outcome
-            warnings.warn(
-                f"footprint: failed to finish run {run.id}: {type(bug).__name__}: {bug}",
-                FootprintWarning,
-                stacklevel=2,
-            )
-        finally:
-            _unregister(run)
-            if self._token is not None:
-                try:
-                    _current.reset(self._token)
-                except ValueError:  # exited in another context (e.g. a generator); harmless
-                    pass
-                self._token = None
+        with critical:  # a signal now waits until the record is saved
+            try:
+                run._end(*_outcome(run, exc_type, exc))
+            except Exception as bug:  # a profiler bug must not replace the user's outcome
+                warnings.warn(
+                    f"footprint: failed to finish run {run.id}: {type(bug).__name__}: {bug}",
+                    FootprintWarning,
+                    stacklevel=2,
+                )
+            finally:
+                interrupts.unregister(run)
+                if self._token is not None:
+                    try:
+                        _current.reset(self._token)
+                    except ValueError:  # exited in another context (a generator); harmless
+                        pass
+                    self._token = None
         return False  # the user's exception propagates unchanged
 
     async def __aenter__(self) -> Run:
@@ -525,6 +505,12 @@ class Tracker:
             raise UsageError(
                 f"@footprint.track cannot decorate a class ({func.__name__}): decorate a function "
                 "or method, or use `with footprint.track(...)` inside it"
+            )
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise UsageError(
+                f"@footprint.track cannot decorate the generator {func.__qualname__}: its body "
+                "runs while it is iterated, after the call returns; use `with "
+                "footprint.track(...)` inside it or around the loop that consumes it"
             )
         if not callable(func):
             raise UsageError(

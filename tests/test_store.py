@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_default_store_comes_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FOOTPRINT_DIR", str(tmp_path / "env-store"))
     assert Store().path == tmp_path / "env-store"
     monkeypatch.delenv("FOOTPRINT_DIR")
-    assert str(Store().path) == "footprint-runs"
+    assert Store().path == Path("footprint-runs").absolute()
 
 
 def test_upgrade_fills_optional_fields_and_refuses_newer_versions():
@@ -128,3 +129,42 @@ def test_load_runs_dataframe(tmp_path):
 def test_saved_file_is_plain_json(tmp_path):
     path = Store(tmp_path).save(record("d" * 32))
     assert json.loads(path.read_text())["id"] == "d" * 32
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"started_at": None},
+        {"host": None, "status": "running", "heartbeat_at": "2020-01-01T00:00:00+00:00"},
+        {"heartbeat_at": 12345, "status": "running"},
+        {"energy_kwh": "x"},
+        {"devices": [{"id": "gpu:0", "kind": "gpu"}]},
+        {"status": "exploded"},
+    ],
+)
+def test_valid_json_with_wrong_types_is_skipped_not_a_crash(tmp_path, damage):
+    st = Store(tmp_path)
+    st.save(record("a" * 32))
+    (tmp_path / ("b" * 32 + ".json")).write_text(json.dumps(record("b" * 32, **damage)))
+    with pytest.warns(FootprintWarning, match="skipping unreadable run file"):
+        assert [r["id"] for r in st.records()] == ["a" * 32]
+    with pytest.warns(FootprintWarning):
+        assert len(footprint.load_runs(tmp_path)) == 1
+
+
+def test_a_recycled_pid_does_not_keep_a_dead_run_running():
+    from footprint.store import process_create_time
+
+    beat = datetime.now(timezone.utc) - timedelta(seconds=500)
+    rec = upgrade(
+        record(
+            "x",
+            status="running",
+            heartbeat_at=beat.isoformat(),
+            checkpoint_interval_s=60,
+            pid=os.getpid(),  # alive, but not the process that wrote the record
+            pid_create_time=process_create_time() - 3600,
+            host={"hostname": os.uname().nodename},
+        )
+    )
+    assert resolve_stale(rec)["status"] == "interrupted"

@@ -234,3 +234,96 @@ def test_runs_share_one_parked_sampler_thread_and_leak_none(clock, store):
             clock.advance(1.0)
     names = [t.name for t in threading.enumerate() if t.name.startswith("footprint")]
     assert names == ["footprint-sampler"]
+
+
+def test_phases_in_concurrent_threads_nest_and_count_only_their_own(clock, store):
+    import threading
+
+    barrier = threading.Barrier(2)
+
+    def request(run, name, n):
+        with run.phase(name):
+            barrier.wait()  # both phases open at once
+            run.count(requests=n)
+            barrier.wait()
+
+    with footprint.track("server", sensors=sensors(clock), _clock=clock) as run:
+        threads = [
+            threading.Thread(target=request, args=(run, name, n))
+            for name, n in (("req-a", 1), ("req-b", 10))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    phases = {p["path"]: p["counts"] for p in run.to_dict()["phases"]}
+    assert phases == {"req-a": {"requests": 1}, "req-b": {"requests": 10}}
+    assert run.counts == {"requests": 11}
+
+
+def test_generators_cannot_be_decorated_and_the_error_says_why():
+    with pytest.raises(UsageError, match="generator"):
+
+        @footprint.track("x")
+        def batches():
+            yield 1
+
+    with pytest.raises(UsageError, match="generator"):
+
+        @footprint.track
+        async def stream():
+            yield 1
+
+
+def test_a_run_that_outlives_a_chdir_keeps_its_store(clock, tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with footprint.track("x", store="runs", sensors=sensors(clock), _clock=clock) as run:
+        os.chdir(tmp_path / "b")
+    assert run.path == tmp_path / "a" / "runs" / f"{run.id}.json"
+    assert not (tmp_path / "b" / "runs").exists()
+
+
+def test_numpy_scalars_count_and_huge_numbers_fail_clearly(clock, store):
+    np = pytest.importorskip("numpy")
+    with footprint.track("x", sensors=sensors(clock), _clock=clock) as run:
+        run.count(tokens=np.int64(32), samples=np.float32(2.0))
+        run.log(accuracy=np.float64(0.5))
+        with pytest.raises(ValueError, match="tokens must be finite"):
+            run.count(tokens=10**400)
+    assert run.counts == {"tokens": 32, "samples": 2.0}
+    assert type(run.counts["tokens"]) is int and run.metrics == {"accuracy": 0.5}
+    json.dumps(run.to_dict())  # plain JSON, no numpy types
+
+
+def test_a_user_sensor_with_a_bug_degrades_instead_of_hanging_the_run(clock, store):
+    import threading
+
+    class Broken(ConstantPowerSensor):
+        def read(self):
+            raise ValueError("bad JSON from the smart plug")
+
+    devs = [*sensors(clock), Broken(clock, 1.0, "plug", "cpu")]
+    with footprint.track("x", sensors=devs, _clock=clock) as run:
+        clock.advance(2.0)
+    rec = run.to_dict()
+    plug = next(d for d in rec["devices"] if d["id"] == "plug")
+    assert rec["status"] == "completed" and "bad JSON" in plug["error"]
+    assert rec["devices"][0]["energy_j"] == pytest.approx(500.0)
+    assert json.loads(run.path.read_text())["status"] == "completed"
+    assert [t for t in threading.enumerate() if t.name == "footprint-sampler"]  # parked, one
+
+
+def test_log_after_the_run_never_crashes_on_a_broken_store(clock, store):
+    import shutil
+
+    with footprint.track("x", sensors=sensors(clock), _clock=clock) as run:
+        pass
+    shutil.rmtree(store)
+    store.write_text("now a file")
+    with pytest.warns(footprint.FootprintWarning, match="could not save"):
+        run.log(accuracy=0.9)
+    assert run.metrics == {"accuracy": 0.9}
