@@ -41,32 +41,20 @@ def test_readings_closer_than_resolution_do_not_open_buckets():
     assert tl.to_dict(["x"])["t_s"] == [0.0, 1.0, 1.5]
 
 
-def test_a_signal_handler_reading_during_a_read_does_not_deadlock():
-    """SIGTERM may arrive while the main thread is inside a read; its handler reads again."""
-    import threading
+def test_a_signal_inside_a_critical_section_waits_for_the_outermost_end():
+    """footprint's own code (a sensor read, a save) is never interrupted by SIGINT/SIGTERM."""
+    import signal
 
-    from footprint.sampler import SensorSet
-    from footprint.sensors.base import DeviceInfo, Reading, Sensor
+    from footprint import interrupts
 
-    class Interrupted(Sensor):
-        device = DeviceInfo("x", "cpu", "x", "fake", True)
-
-        def __init__(self):
-            super().__init__()
-            self.lock = threading.Lock()  # like a real sensor's own lock
-            self.nested = None
-            self.n = 0.0
-
-        def read(self):
-            with self.lock:
-                self.n += 1.0
-                if self.nested is None:  # "the handler runs here"
-                    self.nested = sset.read()
-                return Reading(self.n)
-
-    sensor = Interrupted()
-    sset = SensorSet([sensor], clock=lambda: 5.0)
-    first = sset.read()
-    assert sensor.nested.energy_j == (0.0,)  # the handler got the readings so far
-    assert first.energy_j == (1.0,)
-    assert sset.read().energy_j == (2.0,)
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.critical:
+            with interrupts.critical:
+                interrupts._on_sigint(signal.SIGINT, None)  # as if Ctrl-C arrived here
+                reached.append("inner")
+            reached.append("outer")
+    assert reached == ["inner", "outer"]
+    # outside a section the handler raises at once:
+    with pytest.raises(KeyboardInterrupt):
+        interrupts._on_sigint(signal.SIGINT, None)
