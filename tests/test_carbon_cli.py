@@ -127,3 +127,40 @@ def test_recompute_malformed_file_names_file_and_line(store, tmp_path, capsys):
     csv.write_text("timestamp,g_per_kwh\n2026-11-22T09:00:00Z,lots\n", encoding="utf-8")
     assert main(["recompute", "abc", "--intensity-csv", str(csv), "--store", str(store)]) == 2
     assert "bad.csv, line 2: intensity 'lots' is not a number" in capsys.readouterr().err
+
+
+def test_recompute_with_a_file_that_does_not_cover_the_run_saves_nothing(store, tmp_path, capsys):
+    before = Store(store).get("abc")
+    assert before["emissions_kg"] is not None
+    csv = tmp_path / "old.csv"
+    csv.write_text("timestamp,g_per_kwh\n2020-01-01T00:00:00Z,100\n2020-01-01T01:00:00Z,200\n")
+    assert main(["recompute", "abc", "--intensity-csv", str(csv), "--store", str(store)]) == 2
+    captured = capsys.readouterr()
+    assert "old.csv has no intensity at 2026-11-22" in captured.err
+    assert "nothing recomputed or saved" in captured.err and "saved" not in captured.out
+    assert Store(store).get("abc") == before
+
+
+def test_recompute_explicit_pue_one_is_user_supplied(store, capsys):
+    assert main(["recompute", "abc", "--region", "FR", "--pue", "1.0", "--store", str(store)]) == 0
+    rec = Store(store).get("abc")
+    assert rec["pue"] == 1.0 and rec["carbon"]["pue_source"].startswith("user-supplied")
+
+
+def test_whatif_table_shows_basis_and_stars_only_a_used_table_value(store, tmp_path, capsys):
+    assert main(["whatif", "abc", "--regions", "FR,DE,US-CA", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "basis" in out and "life-cycle, CO2e" in out and "direct, CO2e" in out
+    assert "DE *" in out and "PUE 1.2" in out
+    # the same region with a user-given intensity: no star, the run's own figure beside it
+    user_store = tmp_path / "user"
+    Store(user_store).save({**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE", 500))})
+    assert main(["whatif", "abc", "--regions", "FR,DE", "--store", str(user_store)]) == 0
+    out = capsys.readouterr().out
+    assert "DE *" not in out and "DE +" in out and "(run: 500.0," in out
+    assert "this run: 500.0 g/kWh (user-supplied)" in out
+    # a run with only an intensity: its figure under the table
+    bare = tmp_path / "bare"
+    Store(bare).save({**RECORD, **fc.emissions_for(RECORD, fc.resolve(carbon_intensity=50))})
+    assert main(["whatif", "abc", "--regions", "FR", "--store", str(bare)]) == 0
+    assert "this run: 50.0 g/kWh (user-supplied)" in capsys.readouterr().out

@@ -75,12 +75,25 @@ def test_user_intensity_with_and_without_region():
     assert fc.resolve("CF", carbon_intensity=10).intensity.g_per_kwh == 10.0
 
 
-@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, -math.inf, "120", True, None])
+@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, -math.inf, "120", True, [120]])
 def test_bad_intensity(bad):
-    if bad is None:
-        return  # None means "not given"
     with pytest.raises(ValueError, match="carbon_intensity must be"):
         fc.resolve(carbon_intensity=bad)
+
+
+def test_none_intensity_means_not_given():
+    setup = fc.resolve("FR", carbon_intensity=None)
+    assert setup.intensity.kind == "country" and setup.intensity.g_per_kwh == 56.039
+    assert fc.resolve(carbon_intensity=None).intensity is None
+
+
+def test_pue_source_says_who_gave_it():
+    assert fc.resolve("FR").pue_source == "default: 1.0 (IT energy only)"
+    assert fc.resolve("FR", pue=None).pue_source == "default: 1.0 (IT energy only)"
+    explicit = fc.resolve("FR", pue=1.0)
+    assert explicit.pue == 1.0 and explicit.pue_source == "user-supplied: 1.0 (IT energy only)"
+    assert fc.resolve("FR", pue=1).pue_source.startswith("user-supplied")
+    assert "unverified" in fc.resolve("azure:westeurope", pue="cloud").pue_source
 
 
 @pytest.mark.parametrize(
@@ -190,6 +203,25 @@ def test_whatif_named_regions_sorted():
     assert by["DE"]["this_run"] and not by["FR"]["this_run"]
     with pytest.raises(RegionError, match="unknown region 'Narnia'"):
         fc.whatif(record, ["Narnia"])
+
+
+def test_whatif_stars_the_own_region_only_when_its_table_value_was_used():
+    user = {**RECORD, **fc.emissions_for(RECORD, fc.resolve("FR", carbon_intensity=120))}
+    by = {r["region"]: r for r in fc.whatif(user, ["FR", "DE"])}
+    assert by["FR"]["own_region"] and not by["FR"]["this_run"]  # 120 g/kWh, not the table's
+    assert not by["DE"]["own_region"] and not by["DE"]["this_run"]
+    assert all(r["basis"] and r["gas"] for r in by.values())
+
+
+def test_recompute_with_a_file_that_does_not_cover_the_run_raises(tmp_path):
+    record = {**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE"))}
+    old = tmp_path / "old.csv"
+    old.write_text("timestamp,g_per_kwh\n2020-01-01T00:00:00Z,100\n2020-01-01T01:00:00Z,200\n")
+    with pytest.raises(RegionError, match="no intensity at .*nothing recomputed or saved"):
+        fc.recompute(record, old)
+    # while tracking, the same problem stays a note (a run is never lost to it)
+    out = fc.emissions_for(record, fc.resolve("DE", intensity_csv=old))
+    assert out["emissions_kg"] is None and any("emissions left empty" in n for n in out["notes"])
 
 
 def test_whatif_all_countries():

@@ -115,7 +115,7 @@ class CarbonSetup:
             region=carbon.get("region"),
             intensity=intensity,
             pue=float(carbon.get("pue", 1.0)),
-            pue_source=carbon.get("pue_source", "default: 1.0 (IT energy only)"),
+            pue_source=carbon.get("pue_source", _pue.DEFAULT_SOURCE),
             hourly=hourly,
             embodied=copy.deepcopy((carbon.get("embodied") or {}).get("config")),
         )
@@ -129,7 +129,7 @@ def _hourly_source(hourly: dict) -> str:
 def resolve(
     region: str | None = None,
     carbon_intensity: float | None = None,
-    pue: float | str = 1.0,
+    pue: float | str | None = None,
     intensity_csv: str | os.PathLike | None = None,
     *,
     intensity_basis: str = "life-cycle",
@@ -139,8 +139,9 @@ def resolve(
 
     ``region``: see :func:`footprint.carbon.carbon_intensity`. ``carbon_intensity``: g CO2e/kWh
     given by the user (overrides the region's table value; the region then only labels the
-    run). ``pue``: a number >= 1, ``"cloud"`` (the region's provider's figure) or
-    ``"on-prem"``. ``intensity_csv``: a time-varying intensity file (see
+    run). ``pue``: a number >= 1 (recorded as user-supplied, 1.0 included), ``"cloud"`` (the
+    region's provider's figure) or ``"on-prem"``; None (not given) is 1.0, recorded as the
+    default. ``intensity_csv``: a time-varying intensity file (see
     :mod:`footprint.carbon.hourly`), read now so a malformed file fails before the run;
     ``intensity_basis`` picks its ``"life-cycle"`` (default) or ``"direct"`` column.
     ``embodied``: True for published per-device defaults, or ``{kind: {"embodied_kg": ...,
@@ -209,7 +210,19 @@ def _zone_mismatch(zone: str | None, code: str | None) -> str | None:
     )
 
 
-def emissions_for(record: Mapping, setup: CarbonSetup | None = None) -> dict:
+def run_pue(record: Mapping) -> float:
+    """The PUE a finished run's emissions used: its ``carbon`` provenance, else the record's
+    top-level ``pue`` (imported runs from before their import recorded a ``carbon`` field)."""
+    carbon = record.get("carbon") or {}
+    for value in (carbon.get("pue"), record.get("pue")):
+        if value is not None:
+            return float(value)
+    return 1.0
+
+
+def emissions_for(
+    record: Mapping, setup: CarbonSetup | None = None, *, strict: bool = False
+) -> dict:
     """The carbon fields to put into a finished run's record.
 
     ``setup`` is what :func:`resolve` returned at start; without it, the record's ``carbon``
@@ -220,7 +233,8 @@ def emissions_for(record: Mapping, setup: CarbonSetup | None = None) -> dict:
     statistics, embodied breakdown), ``embodied_emissions_kg`` (None unless configured) and
     ``notes`` (the record's notes plus this function's, each starting with "carbon: ", without
     duplicates). Data problems after the run are notes, not exceptions: a run is never lost to
-    them.
+    them. ``strict=True`` (an explicit recompute) raises instead: an intensity file that does not
+    cover the run is a CoverageError, so nothing is replaced by empty emissions.
     """
     if setup is None:
         if not isinstance(record.get("carbon"), Mapping):
@@ -245,6 +259,8 @@ def emissions_for(record: Mapping, setup: CarbonSetup | None = None) -> dict:
                 setup.hourly, record["started_at"], duration_s, record.get("timeline")
             )
         except RegionError as e:
+            if strict:
+                raise type(e)(f"{e}; nothing recomputed or saved") from e
             notes.append(
                 f"{NOTE_PREFIX}emissions left empty: {e}. Apply a file that covers the run with "
                 "`footprint recompute ID --intensity-csv FILE`"
@@ -298,35 +314,41 @@ def recompute(
     """A copy of a finished run's record with its emissions recomputed.
 
     Typical use: hourly data arrives after the run (``intensity_csv``), integrated against the
-    stored timeline. Unspecified inputs (region, PUE, embodied) keep the record's values. The
-    record's other fields and non-carbon notes are kept.
+    stored timeline. Unspecified inputs (region, PUE, embodied) keep the record's values (an
+    imported run's PUE and region included). The record's other fields and non-carbon notes are
+    kept. Raises RegionError (CoverageError) when ``intensity_csv`` does not cover the run,
+    rather than returning a record with its emissions emptied.
     """
     old = record.get("carbon") or {}
     if intensity_csv is None and carbon_intensity is None and region is None:
         raise RegionError(
             "nothing to recompute with: pass intensity_csv=, carbon_intensity= or region="
         )
+    old_pue = run_pue(record)
     setup = resolve(
-        region=region if region is not None else old.get("region"),
+        region=region if region is not None else (old.get("region") or record.get("region")),
         carbon_intensity=carbon_intensity,
-        pue=pue if pue is not None else old.get("pue", 1.0),
+        pue=pue if pue is not None else old_pue,
         intensity_csv=intensity_csv,
         intensity_basis=intensity_basis,
         embodied=(old.get("embodied") or {}).get("config"),
     )
-    if pue is None and old.get("pue_source"):
+    if pue is None:  # the run's PUE is kept, with where it came from
+        source = old.get("pue_source") or (
+            _pue.DEFAULT_SOURCE if old_pue == 1.0 else "as recorded with the run (its pue field)"
+        )
         setup = CarbonSetup(
             setup.region,
             setup.intensity,
             setup.pue,
-            old["pue_source"],
+            source,
             setup.hourly,
             setup.embodied,
             setup.notes,
         )
     new = copy.deepcopy(dict(record))
     new["notes"] = [n for n in new.get("notes") or [] if not str(n).startswith(NOTE_PREFIX)]
-    new.update(emissions_for(new, setup))
+    new.update(emissions_for(new, setup, strict=True))
     new["notes"].append(
         f"{NOTE_PREFIX}recomputed (previous emissions_kg: {record.get('emissions_kg')!r})"
     )

@@ -23,10 +23,14 @@ CLOUD_PUE: dict[str, tuple[float, str]] = {
     ),
     "azure": (
         1.18,
-        "Microsoft datacenter fleet average PUE, Microsoft datacenter sustainability fact "
-        "sheet (https://datacenters.microsoft.com/sustainability/efficiency/)",
+        "Microsoft datacenter fleet average PUE, as on Microsoft's datacenter efficiency page "
+        "(https://datacenters.microsoft.com/sustainability/efficiency/); year not stated there "
+        "and figure unverified by footprint (docs/methodology.md)",
     ),
 }
+
+#: Recorded when no PUE was given.
+DEFAULT_SOURCE = "default: 1.0 (IT energy only)"
 
 #: ``pue="on-prem"``: industry average.
 ON_PREM_PUE: tuple[float, str] = (
@@ -38,11 +42,15 @@ ON_PREM_PUE: tuple[float, str] = (
 PRESETS = ("cloud", "on-prem")
 
 
-def resolve_pue(pue: float | str, region: str | None = None) -> tuple[float, str]:
+def resolve_pue(pue: float | str | None, region: str | None = None) -> tuple[float, str]:
     """(PUE, its source) for a number >= 1 or a preset; ``region`` is the canonical region id.
 
-    ``"cloud"`` needs a cloud region (``aws:``, ``gcp:``, ``azure:``) to pick the provider.
+    ``None`` means not given: 1.0, recorded as the default. A number, 1.0 included, is recorded
+    as user-supplied. ``"cloud"`` needs a cloud region (``aws:``, ``gcp:``, ``azure:``) to pick
+    the provider.
     """
+    if pue is None:
+        return 1.0, DEFAULT_SOURCE
     if isinstance(pue, str):
         preset = pue.strip().lower()
         if preset == "on-prem":
@@ -62,4 +70,4 @@ def resolve_pue(pue: float | str, region: str | None = None) -> tuple[float, str
         raise RegionError(
             f"pue must be >= 1.0 (facility energy cannot be less than IT energy), not {value!r}"
         )
-    return value, "user-supplied" if value != 1.0 else "default: 1.0 (IT energy only)"
+    return value, "user-supplied" if value != 1.0 else "user-supplied: 1.0 (IT energy only)"

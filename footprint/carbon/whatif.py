@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
+from footprint.carbon.model import run_pue
 from footprint.carbon.regions import canonical_region, carbon_intensity, list_regions
 from footprint.errors import RegionError
+
+#: Kinds of intensity that come from footprint's tables (the others: user, hourly, imported).
+TABLE_KINDS = ("country", "subregion", "zone", "cloud")
+
+
+def used_table_value(record: Mapping, g_per_kwh: float) -> bool:
+    """True when the run's emissions used this table figure for its own region (not a
+    user-given value, an intensity file, another tool's figure, or an older table's value)."""
+    carbon = record.get("carbon") or {}
+    applied = record.get("carbon_intensity_g_per_kwh")
+    return (
+        carbon.get("kind") in TABLE_KINDS
+        and not carbon.get("hourly")
+        and applied is not None
+        and math.isclose(float(applied), g_per_kwh, rel_tol=1e-9)
+    )
 
 
 def whatif(
@@ -18,15 +36,18 @@ def whatif(
 
     ``regions``: codes or names (an unknown one raises RegionError); default: every region
     with data (optionally only ``kinds``, e.g. ``("country",)``). Each row: region, name, kind,
-    g_per_kwh, emissions_kg, source, year, basis, gas, this_run (the run's own region).
-    Uses the tables' annual figures, even if the run itself used an hourly file.
+    g_per_kwh, emissions_kg, source, year, basis, gas, own_region (the run's own region),
+    this_run (the run's own region *and* its emissions used this very table figure: not when
+    it used a user-given value, an intensity file or an imported tool's figure).
+    Uses the tables' annual figures, even if the run itself used an hourly file; the PUE is the
+    run's (an imported run's included).
     """
     energy_kwh = record.get("energy_kwh")
     if energy_kwh is None:
         raise RegionError("the run has no energy_kwh: nothing to compare")
     carbon = record.get("carbon") or {}
-    pue = float(carbon.get("pue") or 1.0)
-    own = carbon.get("region")
+    pue = run_pue(record)
+    own = carbon.get("region") or record.get("region")
     if regions is None:
         codes = [row["region"] for row in list_regions(tuple(kinds) if kinds else None)]
     else:
@@ -45,7 +66,8 @@ def whatif(
                 "year": i.year,
                 "basis": i.basis,
                 "gas": i.gas,
-                "this_run": code == own,
+                "own_region": code == own,
+                "this_run": code == own and used_table_value(record, i.g_per_kwh),
             }
         )
     rows.sort(key=lambda r: (r["emissions_kg"], r["region"]))

@@ -48,10 +48,18 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        pue = (record.get("carbon") or {}).get("pue") or 1.0
+        from footprint.carbon.model import run_pue
+
+        carbon = record.get("carbon") or {}
+        applied = record.get("carbon_intensity_g_per_kwh")
+        how = carbon.get("kind") or "unknown"
+        if carbon.get("hourly"):
+            how = "hourly file"
+        elif how == "user":
+            how = "user-given"
         table = Table(
             title=f"run {record['id'][:8]} ({record.get('name')}): "
-            f"{fmt_kwh(record['energy_kwh'])} IT energy, PUE {pue:g}",
+            f"{fmt_kwh(record['energy_kwh'])} IT energy, PUE {run_pue(record):g}",
             title_justify="left",
         )
         for col, justify in (
@@ -61,17 +69,38 @@ def register(app: typer.Typer) -> None:
             ("CO2e", "right"),
             ("source", "left"),
             ("year", "right"),
+            ("basis", "left"),
         ):
             table.add_column(col, justify=justify, overflow="fold")
         for r in rows:
+            intensity = f"{r['g_per_kwh']:.1f}"
+            if r["own_region"] and not r["this_run"] and applied is not None:
+                intensity += f" (run: {applied:.1f}, {how})"
             table.add_row(
-                r["region"] + (" *" if r["this_run"] else ""),
+                r["region"] + (" *" if r["this_run"] else " +" if r["own_region"] else ""),
                 r["name"],
-                f"{r['g_per_kwh']:.1f}",
+                intensity,
                 fmt_emissions(r["emissions_kg"]),
                 r["source"],
                 str(r["year"] or "-"),
+                f"{r['basis']}, {r['gas']}" if r["basis"] else "-",
             )
         Console(width=max(100, Console().width)).print(table)
-        print("* the run's own region; annual table figures, even if the run used hourly data")
+        if any(r["this_run"] for r in rows):
+            print("* the run's own region, whose table figure its emissions used")
+        if any(r["own_region"] and not r["this_run"] for r in rows):
+            print(
+                "+ the run's own region, but its emissions used another intensity "
+                "(shown as 'run: ...')"
+            )
+        if applied is not None and not any(r["this_run"] for r in rows):
+            source = carbon.get("source") or how
+            print(
+                f"this run: {applied:.1f} g/kWh ({source}) -> "
+                f"{fmt_emissions(record.get('emissions_kg'))} CO2e"
+            )
+        print(
+            "annual table figures, even if the run used hourly data; bases differ between "
+            "sources (life-cycle or direct, CO2e or CO2): see the basis column"
+        )
         return 0
