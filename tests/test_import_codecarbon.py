@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import footprint
+import footprint.carbon as fc
 from footprint.cli import main
 from footprint.importers import ImportFormatError
 from footprint.importers.codecarbon import import_codecarbon, read_codecarbon_csv
@@ -180,3 +181,62 @@ def test_import_saves_to_the_store(tmp_path, store):
     ok.write_text(HEADER + "2026-03-01T12:00:10,p,run-a,10,0.001,0.02,0.015,0.005\n")
     (rec,) = import_codecarbon(ok, store=store, tz="UTC")
     assert Store(store).get(rec["id"][:8])["imported_from"]["row"]["run_id"] == "run-a"
+
+
+def test_imported_run_keeps_region_and_pue_through_whatif_and_recompute(
+    codecarbon_csv, store, capsys
+):
+    path, truth = codecarbon_csv
+    import_codecarbon(path, store=store, tz="Europe/Paris")
+    fp32 = Store(store).get(read_codecarbon_csv(path, tz="Europe/Paris")[0]["id"])
+    cc = truth[0]
+    assert cc["pue"] == 1.5
+    # CodeCarbon's country_iso_code FRA -> FR, with its PUE and implied intensity as provenance
+    assert fp32["region"] == "FR"
+    c = fp32["carbon"]
+    assert (c["region"], c["pue"], c["pue_source"], c["kind"]) == (
+        "FR", 1.5, "CodeCarbon pue column", "imported",
+    )  # fmt: skip
+    assert c["source"].startswith("CodeCarbon 3.3.2")
+    assert c["carbon_intensity_g_per_kwh"] == pytest.approx(
+        cc["emissions_kg"] / cc["energy_kwh"] * 1000
+    )
+    it_kwh = cc["energy_kwh"] / 1.5
+    de = fc.carbon_intensity("DE").g_per_kwh
+    fr = fc.carbon_intensity("FR").g_per_kwh
+
+    # whatif: same IT energy x CodeCarbon's PUE x each region's intensity
+    rows = {r["region"]: r for r in fc.whatif(fp32, ["FR", "DE"])}
+    assert rows["DE"]["emissions_kg"] == pytest.approx(it_kwh * 1.5 * de / 1000)
+    assert rows["FR"]["own_region"] and not rows["FR"]["this_run"]  # CodeCarbon's figure
+    run = fp32["id"][:8]
+    assert main(["whatif", run, "--regions", "DE", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "PUE 1.5" in out and "this run:" in out and "CodeCarbon 3.3.2" in out
+
+    # recompute: the PUE and region are kept, and saved
+    assert main(["recompute", run, "--carbon-intensity", "100", "--store", str(store)]) == 0
+    new = Store(store).get(run)
+    assert new["emissions_kg"] == pytest.approx(it_kwh * 1.5 * 100 / 1000)
+    assert (new["pue"], new["region"]) == (1.5, "FR")
+    assert new["carbon"]["pue_source"] == "CodeCarbon pue column"
+    assert main(["recompute", run, "--region", "DE", "--store", str(store)]) == 0
+    assert Store(store).get(run)["emissions_kg"] == pytest.approx(it_kwh * 1.5 * de / 1000)
+
+    # a record imported before the carbon field existed: PUE only at the top level
+    old = {**fp32, "carbon": None, "region": None}
+    assert fc.recompute(old, region="FR")["emissions_kg"] == pytest.approx(it_kwh * 1.5 * fr / 1000)
+    rows = fc.whatif(old, ["FR"])
+    assert rows[0]["emissions_kg"] == pytest.approx(it_kwh * 1.5 * fr / 1000)
+
+
+def test_unknown_codecarbon_location_is_a_note(tmp_path):
+    f = tmp_path / "e.csv"
+    f.write_text(
+        "timestamp,duration,emissions,energy_consumed,country_iso_code,pue\n"
+        "2026-03-01T12:00:10,10,0.001,0.03,XXX,1.5\n"
+    )
+    (rec,) = read_codecarbon_csv(f, tz="UTC")
+    assert rec["region"] is None and rec["carbon"]["pue"] == 1.5
+    assert any("CodeCarbon's location (XXX) is not a region footprint knows" in n
+               for n in rec["notes"])  # fmt: skip

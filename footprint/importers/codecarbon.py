@@ -12,6 +12,11 @@ only the row with the longest ``duration`` of each run_id is kept. Figures are C
   ``"Europe/Paris"``; default: this machine's local zone, right when importing on the machine
   that ran CodeCarbon), and ``started_at = end - duration``, both stored in UTC. A timestamp that
   carries an offset is used as is.
+- The run's region is CodeCarbon's cloud region (``cloud_provider:cloud_region``) if footprint
+  knows it, else its ``country_iso_code`` (alpha-3, e.g. ``FRA``), stored as footprint's
+  canonical id (``FR``). ``carbon`` records the provenance: CodeCarbon's PUE (``pue_source``
+  "CodeCarbon pue column") and the intensity CodeCarbon implied, labelled as CodeCarbon's (kind
+  ``imported``), so ``footprint whatif`` and ``footprint recompute`` keep the PUE.
 - CodeCarbon does not say per device whether energy was measured (RAPL, NVML) or estimated (TDP,
   RAM W/GB), so devices are marked ``measured: False`` with method ``imported:codecarbon``.
 
@@ -116,6 +121,11 @@ def _record(
             }
         )
     version = (row.get("codecarbon_version") or "").strip() or None
+    region, region_note = _region(row)
+    g_per_kwh = (emissions_kg / total_kwh * 1000) if total_kwh > 0 else None
+    carbon = _carbon(region, pue, g_per_kwh, version)
+    carbon["it_energy_kwh"] = total_kwh / pue
+    carbon["facility_energy_kwh"] = total_kwh
     notes = [
         f"imported from CodeCarbon {version or '(version unknown)'} ({source.name}, line {line}): "
         "energy and emissions as CodeCarbon reported them; energy_kwh is its energy_consumed "
@@ -125,6 +135,8 @@ def _record(
         "CodeCarbon does not record per device whether energy was measured or estimated: "
         "devices are marked not measured",
     ]
+    if region_note:
+        notes.append(region_note)
     keep = (
         "run_id",
         "experiment_id",
@@ -151,8 +163,10 @@ def _record(
         "duration_s": duration_s,
         "energy_kwh": total_kwh / pue,
         "emissions_kg": emissions_kg,
+        "region": region,
         "pue": pue,
-        "carbon_intensity_g_per_kwh": (emissions_kg / total_kwh * 1000) if total_kwh > 0 else None,
+        "carbon_intensity_g_per_kwh": g_per_kwh,
+        "carbon": carbon,
         "devices": devices,
         "host": {
             "os": (row.get("os") or "").strip() or None,
@@ -182,6 +196,47 @@ def _record(
     }
     record.update(extra)
     return upgrade(record)
+
+
+def _region(row: dict) -> tuple[str | None, str | None]:
+    """(footprint's canonical region id, a note when CodeCarbon's location is not known)."""
+    from footprint.carbon import canonical_region
+    from footprint.errors import RegionError
+
+    provider = (row.get("cloud_provider") or "").strip().lower()
+    cloud = (row.get("cloud_region") or "").strip().lower()
+    country = (row.get("country_iso_code") or "").strip()
+    tried = ([f"{provider}:{cloud}"] if provider and cloud else []) + ([country] if country else [])
+    for name in tried:
+        try:
+            return canonical_region(name), None
+        except RegionError:
+            continue
+    if not tried:
+        return None, "CodeCarbon recorded no country or cloud region: the run's region is unknown"
+    return None, f"CodeCarbon's location ({', '.join(tried)}) is not a region footprint knows"
+
+
+def _carbon(region: str | None, pue: float, g_per_kwh: float | None, version: str | None) -> dict:
+    """A minimal ``carbon`` provenance dict: what CodeCarbon applied, labelled as CodeCarbon's."""
+    from footprint.carbon.regions import load_index
+
+    return {
+        "region": region,
+        "carbon_intensity_g_per_kwh": g_per_kwh,
+        "kind": "imported",
+        "name": load_index()["regions"][region]["name"] if region else None,
+        "source": f"CodeCarbon {version or '(version unknown)'}: emissions / energy_consumed",
+        "source_url": None,
+        "year": None,
+        "basis": "unknown",  # CodeCarbon's figure; its source and basis are not in the file
+        "gas": "CO2e",
+        "grid_region": None,
+        "pue": pue,
+        "pue_source": "CodeCarbon pue column",
+        "hourly": None,
+        "embodied": None,
+    }
 
 
 def _int_or_none(raw: str | None) -> int | None:
