@@ -554,7 +554,7 @@ def track(
     *,
     region: str | None = None,
     carbon_intensity: float | None = None,
-    pue: float | str = 1.0,
+    pue: float | str | None = None,
     intensity_csv: str | os.PathLike | None = None,
     store: str | os.PathLike | None = None,
     gpus: Sequence[int | str] | None = None,
@@ -588,15 +588,18 @@ def track(name=None, **kwargs):
     async functions (the run of the latest call is ``func.last_run``; inside the function,
     ``footprint.current_run()``).
 
-    Arguments: ``region`` (ISO 3166 code, sub-region, grid zone or ``provider:region``) or
-    ``carbon_intensity`` (g CO2e/kWh); ``pue`` (a number >= 1 or a preset); ``store`` (the run
-    directory; default ``$FOOTPRINT_DIR`` or ``./footprint-runs``); ``gpus`` (NVML indices or
-    UUIDs; default: ``CUDA_VISIBLE_DEVICES``); ``cpu_utilisation`` (``"machine"`` or
-    ``"process"`` for CPU estimates); ``sample_interval_s`` (timeline, default 0.1 s);
-    ``checkpoint_interval_s`` (default 60 s); ``tags``; ``task``/``model``/``variant``/
-    ``baseline`` for leaderboards; ``save=False`` keeps the record in memory only;
-    ``sensors`` replaces probing with your own :class:`footprint.sensors.base.Sensor` objects
-    (e.g. a smart plug).
+    Arguments:
+
+    - ``region`` (ISO 3166 code, sub-region, grid zone or ``provider:region``) or
+      ``carbon_intensity`` (g CO2e/kWh); ``pue`` (a number >= 1 or a preset; default 1.0);
+    - ``store``: the run directory (default ``$FOOTPRINT_DIR`` or ``./footprint-runs``);
+    - ``gpus``: NVML indices or UUIDs (default: ``CUDA_VISIBLE_DEVICES``);
+    - ``cpu_utilisation``: ``"machine"`` or ``"process"``, for CPU estimates;
+    - ``sample_interval_s`` (timeline, default 0.1 s); ``checkpoint_interval_s`` (default 60 s);
+    - ``tags``; ``task``/``model``/``variant``/``baseline`` for leaderboards;
+    - ``save=False`` keeps the record in memory only;
+    - ``sensors`` replaces probing with your own :class:`footprint.sensors.base.Sensor`
+      objects (e.g. a smart plug).
     """
     if callable(name) and not isinstance(name, str):
         if kwargs:
@@ -615,7 +618,7 @@ def _config(
     *,
     region: str | None = None,
     carbon_intensity: float | None = None,
-    pue: float | str = 1.0,
+    pue: float | str | None = None,
     intensity_csv: str | os.PathLike | None = None,
     store: str | os.PathLike | None = None,
     gpus: Sequence[int | str] | None = None,

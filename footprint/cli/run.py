@@ -55,8 +55,9 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Carbon intensity in g CO2e/kWh (instead of region).")
         ] = None,
         pue: Annotated[
-            str, typer.Option(help="Power usage effectiveness (number or preset).")
-        ] = "1.0",
+            str | None,
+            typer.Option(help="Power usage effectiveness: a number or a preset (default 1.0)."),
+        ] = None,
         store: StoreOption = None,
         tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE tag, repeatable.")] = None,
         cpu_utilisation: Annotated[
@@ -76,10 +77,11 @@ def register(app: typer.Typer) -> None:
             if not sep or not key:
                 raise UsageError(f"--tag must be KEY=VALUE, got {item!r}")
             tags[key] = value
+        pue_value: float | str | None = pue
         try:
-            pue_value: float | str = float(pue)
+            pue_value = float(pue) if pue is not None else None
         except ValueError:
-            pue_value = pue
+            pass  # a preset name ("cloud", "on-prem"): the carbon model checks it
         tracker = footprint.track(
             name or Path(cmd[0]).name,
             region=region,
