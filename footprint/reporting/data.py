@@ -298,24 +298,11 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
     duration_s = r["duration_s"]
     device_total_j = math.fsum(d["energy_j"] for d in r["devices"])
     stats = _timeline_stats(r)
-    devices = []
-    for d in r["devices"]:
-        devices.append(
-            {
-                "id": d["id"],
-                "kind": d.get("kind"),
-                "name": d.get("name"),
-                "method": d.get("method"),
-                "measured": bool(d.get("measured")),
-                "energy_j": d["energy_j"],
-                "share": d["energy_j"] / device_total_j if device_total_j > 0 else None,
-                "mean_power_w": d["energy_j"] / duration_s if duration_s > 0 else None,
-                "peak_power_w": stats.get(d["id"], {}).get("peak_power_w"),
-                "uncertain": bool(d.get("uncertain")),
-                "error": d.get("error"),
-                "details": d.get("details") or {},
-            }
-        )
+    devices = _device_rows(r)
+    for d, raw in zip(devices, r["devices"]):
+        d["mean_power_w"] = d["energy_j"] / duration_s if duration_s > 0 else None
+        d["peak_power_w"] = stats.get(d["id"], {}).get("peak_power_w")
+        d["details"] = raw.get("details") or {}
     measured_j = math.fsum(d["energy_j"] for d in devices if d["measured"])
     carbon = _carbon_view(r)
     try:
@@ -359,14 +346,10 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
     }
 
 
-def run_summary(record: dict) -> dict:
-    """What a store page's collapsed section shows of one run: :func:`run_view` without the
-    timeline, what-if, equivalents, host and sources (no charts: a store page must stay fast at
-    1,000 runs). Same keys and units as :func:`run_view` for what it has."""
-    r = _current(record)
-    energy_j = r["energy_kwh"] * J_PER_KWH
-    device_total_j = math.fsum(d["energy_j"] for d in r["devices"])
-    devices = [
+def _device_rows(r: dict) -> list[dict]:
+    """One row per device: what it is, how it was known, its energy and share of the run."""
+    total_j = math.fsum(d["energy_j"] for d in r["devices"])
+    return [
         {
             "id": d["id"],
             "kind": d.get("kind"),
@@ -374,12 +357,21 @@ def run_summary(record: dict) -> dict:
             "method": d.get("method"),
             "measured": bool(d.get("measured")),
             "energy_j": d["energy_j"],
-            "share": d["energy_j"] / device_total_j if device_total_j > 0 else None,
+            "share": d["energy_j"] / total_j if total_j > 0 else None,
             "uncertain": bool(d.get("uncertain")),
             "error": d.get("error"),
         }
         for d in r["devices"]
     ]
+
+
+def run_summary(record: dict) -> dict:
+    """What a store page's collapsed section shows of one run: :func:`run_view` without the
+    timeline, what-if, equivalents, host and sources (no charts: a store page must stay fast at
+    1,000 runs). Same keys and units as :func:`run_view` for what it has."""
+    r = _current(record)
+    energy_j = r["energy_kwh"] * J_PER_KWH
+    devices = _device_rows(r)
     phases = _phase_rows(r)
     for ph in phases:
         del ph["energy_j_by_device"], ph["start_s"]
