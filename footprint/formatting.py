@@ -6,6 +6,11 @@ Shared by the command line and the HTML report, so a figure reads the same every
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from footprint.record import DeviceRecord
 
 _SI_ENERGY = ((3.6e6, "kWh"), (3600.0, "Wh"), (1.0, "J"))
 
@@ -74,9 +79,9 @@ def _sig(x: float, digits: int = 3) -> str:
     return f"{x:.{max(digits - 1 - magnitude, 0)}f}"
 
 
-def measured_label(devices: list[dict]) -> str:
+def measured_label(devices: Iterable[DeviceRecord]) -> str:
     """``"measured"``, ``"estimated"``, ``"mixed"`` or ``"none"`` for a record's devices."""
-    flags = {bool(d.get("measured")) for d in devices}
+    flags = {d.measured for d in devices}
     if not flags:
         return "none"
     if flags == {True}:

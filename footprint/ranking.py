@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from footprint.errors import FootprintError
-from footprint.record import upgrade
-from footprint.units import J_PER_KWH, J_PER_WH
+from footprint.record import PhaseRecord, RunRecord, as_record
+from footprint.units import J_PER_WH
 
 if TYPE_CHECKING:
     import pandas
@@ -192,32 +192,32 @@ class RunShare:
     whole_run: bool  # True when the whole run's energy was used (units counted outside phases)
 
 
-def _inside(inner: dict, outer: dict) -> bool:
+def _inside(inner: PhaseRecord, outer: PhaseRecord) -> bool:
     return (
         inner is not outer
-        and inner["path"].startswith(outer["path"] + "/")
-        and outer["start_s"] <= inner["start_s"]
-        and inner["end_s"] <= outer["end_s"]
+        and inner.path.startswith(outer.path + "/")
+        and outer.start_s <= inner.start_s
+        and inner.end_s <= outer.end_s
     )
 
 
-def _outermost(phases: list[dict]) -> list[dict]:
+def _outermost(phases: list[PhaseRecord]) -> list[PhaseRecord]:
     # The tracker adds a count to every open phase, so a nested phase's units are already in its
     # parent's: summing only the outermost ones counts each unit (and joule) once.
     return [p for p in phases if not any(_inside(p, q) for q in phases)]
 
 
-def _emissions_share(record: dict, energy_j: float) -> float | None:
-    total_kg = record.get("emissions_kg")
+def _emissions_share(record: RunRecord, energy_j: float) -> float | None:
+    total_kg = record.emissions_kg
     if total_kg is None:
         return None
-    total_j = record["energy_kwh"] * J_PER_KWH
+    total_j = record.energy_j
     if total_j > 0:
         return total_kg * energy_j / total_j  # the run's own intensity and PUE, whatever they were
     return 0.0 if energy_j == 0 else None
 
 
-def run_share(record: dict, per: str, phase: str | None = None) -> RunShare | None:
+def run_share(record: RunRecord, per: str, phase: str | None = None) -> RunShare | None:
     """The energy a run spent on the ``per`` units it counted; None when it counted none.
 
     Units counted inside phases belong to those phases: the energy is that of the outermost
@@ -227,31 +227,30 @@ def run_share(record: dict, per: str, phase: str | None = None) -> RunShare | No
     every phase (e.g. ``len(X_test)`` once predictions are done), never units counted in another
     phase. Returns None when the run has no such phase or no such units.
     """
-    total_units = float(record.get("counts", {}).get(per, 0) or 0)
-    phases = record.get("phases", [])
+    total_units = float(record.counts.get(per, 0))
+    phases = list(record.phases)
     if phase is not None:
-        chosen = _outermost([p for p in phases if phase in (p["path"], p["name"])])
+        chosen = _outermost([p for p in phases if phase in (p.path, p.name)])
         if not chosen:
             return None
-        units = math.fsum(p["counts"].get(per, 0) for p in chosen)
+        units = math.fsum(p.counts.get(per, 0) for p in chosen)
         if units <= 0:
             # Only units counted outside every phase may stand in for the phase's own (e.g.
             # len(X_test) counted once predictions are done), never another phase's units.
-            inside = math.fsum(p["counts"].get(per, 0) for p in _outermost(phases))
+            inside = math.fsum(p.counts.get(per, 0) for p in _outermost(phases))
             outside = total_units - inside
             units = outside if outside > total_units * 1e-12 else 0.0
         if units <= 0:
             return None
-        energy_j = math.fsum(math.fsum(p["energy_j"].values()) for p in chosen)
+        energy_j = math.fsum(p.total_energy_j for p in chosen)
         return RunShare(energy_j, units, _emissions_share(record, energy_j), False)
     if total_units <= 0:
         return None
-    chosen = _outermost([p for p in phases if p["counts"].get(per, 0) > 0])
-    units = math.fsum(p["counts"][per] for p in chosen)
+    chosen = _outermost([p for p in phases if p.counts.get(per, 0) > 0])
+    units = math.fsum(p.counts[per] for p in chosen)
     if not chosen or units < total_units * (1 - 1e-12):
-        energy_j = record["energy_kwh"] * J_PER_KWH
-        return RunShare(energy_j, total_units, record.get("emissions_kg"), True)
-    energy_j = math.fsum(math.fsum(p["energy_j"].values()) for p in chosen)
+        return RunShare(record.energy_j, total_units, record.emissions_kg, True)
+    energy_j = math.fsum(p.total_energy_j for p in chosen)
     return RunShare(energy_j, units, _emissions_share(record, energy_j), False)
 
 
@@ -280,11 +279,11 @@ def _names(items: Iterable[str], limit: int = 5) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def _direction(quality: str, records: list[dict], higher_is_better: bool | None) -> bool:
+def _direction(quality: str, records: list[RunRecord], higher_is_better: bool | None) -> bool:
     """Direction of ``quality``: the caller's, else the runs' (must agree), else by name."""
     if higher_is_better is not None:
         return bool(higher_is_better)
-    given = {r["metric_directions"][quality] for r in records if quality in r["metric_directions"]}
+    given = {r.metric_directions[quality] for r in records if quality in r.metric_directions}
     if len(given) > 1:
         raise LeaderboardError(
             f"runs disagree on whether higher {quality!r} is better (track(higher_is_better=...) "
@@ -303,7 +302,7 @@ def _direction(quality: str, records: list[dict], higher_is_better: bool | None)
 
 
 def build(
-    records: Iterable[dict],
+    records: Iterable[RunRecord | dict],
     *,
     quality: str,
     per: str,
@@ -314,7 +313,7 @@ def build(
     sort_by: str | Sequence[str] | None = None,
     ascending: bool | Sequence[bool] = True,
 ) -> Board:
-    """Build a leaderboard from run records (dicts in any schema version).
+    """Build a leaderboard from run records (typed, or dicts in any schema version).
 
     One row per (task, model, variant) with repeats aggregated; see :data:`COLUMNS` and
     docs/leaderboard.md. ``quality`` is the metric logged with ``run.log``; ``per`` the unit
@@ -329,22 +328,22 @@ def build(
     for arg, value in (("quality", quality), ("per", per)):
         if not isinstance(value, str) or not value:
             raise LeaderboardError(f"{arg} must be a non-empty string, got {value!r}")
-    records = [upgrade(r) for r in records]
+    records = [as_record(r) for r in records]
     notes: list[str] = []
     if task is not None:
-        tasks = sorted({str(r["task"]) for r in records if r["task"] is not None})
-        records = [r for r in records if r["task"] == task]
+        tasks = sorted({str(r.task) for r in records if r.task is not None})
+        records = [r for r in records if r.task == task]
         if not records:
             raise LeaderboardError(
                 f"no runs with task {task!r}"
                 + (f"; tasks in the store: {_names(tasks)}" if tasks else "")
                 + "; give track(task=...) to runs, or drop the task filter"
             )
-    kept = [r for r in records if r["status"] in statuses]
+    kept = [r for r in records if r.status in statuses]
     dropped: dict[str, int] = {}
     for r in records:
-        if r["status"] not in statuses:
-            dropped[r["status"]] = dropped.get(r["status"], 0) + 1
+        if r.status not in statuses:
+            dropped[r.status] = dropped.get(r.status, 0) + 1
     if dropped:
         detail = ", ".join(f"{n} {s}" for s, n in sorted(dropped.items()))
         notes.append(
@@ -359,18 +358,18 @@ def build(
             + (" (the store is empty)" if not records else "")
         )
 
-    shares: list[tuple[dict, RunShare]] = []
-    uncounted: list[dict] = []
+    shares: list[tuple[RunRecord, RunShare]] = []
+    uncounted: list[RunRecord] = []
     for r in kept:
         share = run_share(r, per, phase)
         (uncounted.append(r) if share is None else shares.append((r, share)))
     if not shares:
-        units = sorted({u for r in kept for u in r["counts"]})
+        units = sorted({u for r in kept for u in r.counts})
         if phase is not None:
             raise LeaderboardError(
                 f"no run has a phase {phase!r} with {per!r} counted in it or outside every "
                 "phase; "
-                f"phases seen: {_names(sorted({p['path'] for r in kept for p in r['phases']}))}"
+                f"phases seen: {_names(sorted({p.path for r in kept for p in r.phases}))}"
             )
         raise LeaderboardError(
             f"no run counted {per!r}: count it with run.count({per}=n)"
@@ -380,7 +379,7 @@ def build(
         why = f"have no phase {phase!r} with" if phase is not None else "counted no"
         notes.append(
             f"{len(uncounted)} run(s) {why} {per!r} and are left out: "
-            f"{_names(sorted({r['name'] for r in uncounted}))}"
+            f"{_names(sorted({r.name for r in uncounted}))}"
         )
     whole = sum(1 for _, s in shares if s.whole_run and phase is None)
     if whole:
@@ -389,17 +388,17 @@ def build(
         )
 
     ranked = [r for r, _ in shares]
-    if not any(quality in r["metrics"] for r in ranked):
-        metrics = sorted({m for r in ranked for m in r["metrics"]})
+    if not any(quality in r.metrics for r in ranked):
+        metrics = sorted({m for r in ranked for m in r.metrics})
         raise LeaderboardError(
             f"no ranked run logged {quality!r}: log it with run.log({quality}=...)"
             + (f"; metrics logged: {_names(metrics)}" if metrics else "; no run logged a metric")
         )
     higher = _direction(quality, ranked, higher_is_better)
 
-    groups: dict[tuple, list[tuple[dict, RunShare]]] = {}
+    groups: dict[tuple, list[tuple[RunRecord, RunShare]]] = {}
     for r, s in shares:
-        key = (r["task"], r["model"] if r["model"] is not None else r["name"], r["variant"])
+        key = (r.task, r.model if r.model is not None else r.name, r.variant)
         groups.setdefault(key, []).append((r, s))
 
     rows: list[dict[str, Any]] = []
@@ -411,7 +410,7 @@ def build(
             task=task_,
             model=model,
             variant=variant,
-            baseline=any(bool(r["baseline"]) for r, _ in members),
+            baseline=any(r.baseline for r, _ in members),
             n=energy.n,
             energy_wh_per_1k=energy.mean,
             energy_wh_per_1k_std=energy.std,
@@ -419,9 +418,9 @@ def build(
             energy_wh_per_1k_ci_high=energy.ci_high,
             pareto=False,
             tie_with=[],
-            imported=any(r["imported_from"] is not None for r, _ in members),
+            imported=any(r.imported_from is not None for r, _ in members),
         )
-        values = [r["metrics"][quality] for r, _ in members if quality in r["metrics"]]
+        values = [r.metrics[quality] for r, _ in members if quality in r.metrics]
         if values:
             q = summarise(values)
             row.update(
@@ -591,7 +590,7 @@ def leaderboard(
     per: str,
     phase: str | None = None,
     store: str | os.PathLike | None = None,
-    records: Iterable[dict] | None = None,
+    records: Iterable[RunRecord | dict] | None = None,
     higher_is_better: bool | None = None,
     statuses: Sequence[str] = ("completed",),
     sort_by: str | Sequence[str] | None = None,

@@ -2,7 +2,9 @@
 
 Writes are atomic (a temporary file in the same directory, then ``os.replace``), so a reader never
 sees half a record and many processes can write at once: each run owns its own file, named by its
-unique id. A corrupt or truncated file is skipped with a warning, never a crash.
+unique id. Records are checked once, when loaded (:meth:`RunRecord.from_dict`): a corrupt,
+truncated or mistyped file, or one whose name and id disagree, is skipped with one warning naming
+the file and the field, never a crash, and the rest of the store still loads.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from footprint.errors import FootprintWarning, RunNotFoundError, StoreError
 from footprint.files import create_unique, write_atomic
-from footprint.record import RecordError, upgrade
+from footprint.record import DEVICE_KINDS, RecordError, RunRecord, is_run_id
 
 if TYPE_CHECKING:
     import pandas
@@ -70,13 +72,25 @@ class Store:
             ) from exc
 
     def file_for(self, run_id: str) -> Path:
+        """``<store>/<id>.json``; StoreError for anything but a well-formed id (an id is never
+        a path: ``../x`` must not write outside the store)."""
+        if not is_run_id(run_id):
+            raise StoreError(
+                f"{run_id!r} is not a run id (32 lowercase hexadecimal characters): refusing to "
+                "use it as a file name"
+            )
         return self.path / f"{run_id}{_SUFFIX}"
 
-    def save(self, record: dict) -> Path:
+    def save(self, record: RunRecord) -> Path:
         """Write ``record`` atomically to ``<store>/<id>.json`` and return the path."""
+        if not isinstance(record, RunRecord):
+            raise TypeError(
+                f"Store.save takes a RunRecord, got {type(record).__name__}: build one with "
+                "footprint.record.new_record(...) or RunRecord.from_dict(...)"
+            )
+        target = self.file_for(record.id)
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.file_for(record["id"])
-        write_atomic(target, json.dumps(record, separators=(",", ":"), allow_nan=False))
+        write_atomic(target, json.dumps(record.to_dict(), separators=(",", ":"), allow_nan=False))
         return target
 
     # -- reading ---------------------------------------------------------------------------
@@ -84,25 +98,37 @@ class Store:
     def _files(self) -> list[Path]:
         if not self.path.is_dir():
             return []
-        return [
-            p for p in self.path.iterdir() if p.suffix == _SUFFIX and not p.name.startswith(".")
-        ]
+        out = []
+        for p in self.path.iterdir():
+            if p.suffix != _SUFFIX or p.name.startswith("."):
+                continue
+            if not is_run_id(p.stem):
+                _skip(p, "its name is not <run id>.json (32 lowercase hexadecimal characters)")
+                continue
+            out.append(p)
+        return out
 
-    def _load(self, path: Path) -> dict | None:
+    def _load(self, path: Path) -> RunRecord | None:
         try:
             with open(path, encoding="utf-8") as f:
-                record = upgrade(json.load(f))
-            return resolve_stale(record)
-        except (OSError, ValueError, RecordError, TypeError, AttributeError, KeyError) as exc:
-            warnings.warn(
-                f"skipping unreadable run file {str(path)!r}: {exc}", FootprintWarning, stacklevel=3
-            )
+                data = json.load(f)
+            record = RunRecord.from_dict(data)
+        except RecordError as exc:
+            _skip(path, str(exc))
             return None
+        except (OSError, ValueError, RecursionError) as exc:  # unreadable, or not JSON
+            _skip(path, f"{type(exc).__name__}: {exc}")
+            return None
+        if record.id != path.stem:
+            # Never written to a second path: a copied or renamed file stays as it is.
+            _skip(path, f"the record inside has id {record.id!r}, not its file name's")
+            return None
+        return resolve_stale(record)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[RunRecord]:
         """Every readable record, newest first."""
         out = [r for r in map(self._load, self._files()) if r is not None]
-        out.sort(key=lambda r: r["started_at"], reverse=True)
+        out.sort(key=lambda r: r.started, reverse=True)
         return out
 
     def ids(self) -> list[str]:
@@ -130,7 +156,7 @@ class Store:
             )
         return matches[0]
 
-    def get(self, id_or_prefix: str) -> dict:
+    def get(self, id_or_prefix: str) -> RunRecord:
         """The record whose id is or starts with ``id_or_prefix``."""
         run_id = self.resolve_id(id_or_prefix)
         record = self._load(self.file_for(run_id))
@@ -172,52 +198,54 @@ def _pid_alive(pid: int, create_time: float | None) -> bool:
     return started is not None and (create_time is None or abs(started - create_time) < 1.0)
 
 
-def resolve_stale(record: dict, now: float | None = None) -> dict:
+def _skip(path: Path, why: str) -> None:
+    warnings.warn(f"skipping run file {str(path)!r}: {why}", FootprintWarning, stacklevel=4)
+
+
+def resolve_stale(record: RunRecord, now: float | None = None) -> RunRecord:
     """Read a ``running`` record whose writer is gone as ``interrupted``.
 
     Stale means: the heartbeat is older than twice the checkpoint interval and the writing
     process no longer exists (checked only on the same host; from another host a stale
     heartbeat alone decides). The energy is what the last checkpoint measured.
     """
-    if record.get("status") != "running" or not record.get("heartbeat_at"):
+    if record.status != "running" or not record.heartbeat_at:
         return record
-    interval = record.get("checkpoint_interval_s") or 60.0
+    interval = record.checkpoint_interval_s or 60.0
     now = time.time() if now is None else now
-    try:
-        beat = datetime.fromisoformat(record["heartbeat_at"]).timestamp()
-    except (TypeError, ValueError):
-        return record
+    beat = datetime.fromisoformat(record.heartbeat_at).timestamp()
     if now - beat <= 2 * interval:
         return record
-    host = record.get("host")
-    same_host = isinstance(host, dict) and host.get("hostname") == socket.gethostname()
-    if same_host and record.get("pid") and _pid_alive(record["pid"], record.get("pid_create_time")):
+    same_host = record.host.hostname == socket.gethostname()
+    if same_host and record.pid and _pid_alive(record.pid, record.pid_create_time):
         return record
-    record = dict(record)
-    record["status"] = "interrupted"
-    record["notes"] = list(record.get("notes", [])) + [
-        "the process stopped without saving (killed?): energy measured up to the last checkpoint "
-        f"at {record['heartbeat_at']}"
-    ]
-    return record
+    return record.replace(
+        status="interrupted",
+        notes=[
+            *record.notes,
+            "the process stopped without saving (killed?): energy measured up to the last "
+            f"checkpoint at {record.heartbeat_at}",
+        ],
+    )
 
 
 def load_runs(store: str | os.PathLike | None = None) -> pandas.DataFrame:
     """All runs of a store as a pandas DataFrame, one row per run, newest first.
 
     Columns hold the record's scalar fields plus ``energy_j_<kind>`` per device kind and
-    ``measured`` (True when every device was measured); the full record is in ``record``.
+    ``measured`` (True when every device was measured); the typed :class:`RunRecord` is in
+    ``record``.
     """
     import pandas as pd
 
     rows = []
     for r in Store(store).records():
-        row = {k: v for k, v in r.items() if not isinstance(v, (dict, list))}
-        for kind in ("gpu", "cpu", "dram", "ram"):
-            row[f"energy_j_{kind}"] = sum(d["energy_j"] for d in r["devices"] if d["kind"] == kind)
-        row["measured"] = all(d.get("measured", False) for d in r["devices"]) and bool(r["devices"])
-        row.update({f"count_{k}": v for k, v in r["counts"].items()})
-        row.update({f"metric_{k}": v for k, v in r["metrics"].items()})
+        row = {k: v for k, v in r.to_dict().items() if not isinstance(v, (dict, list))}
+        for kind in DEVICE_KINDS:
+            row[f"energy_j_{kind}"] = r.device_energy_j(kind)
+        row["measured"] = r.measured
+        row.update({f"count_{k}": v for k, v in r.counts.items()})
+        row.update({f"metric_{k}": v for k, v in r.metrics.items()})
         row["record"] = r
         rows.append(row)
     df = pd.DataFrame(rows)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar, overload
 from footprint import interrupts
 from footprint.errors import FootprintWarning, UsageError
 from footprint.interrupts import critical
-from footprint.record import SCHEMA_VERSION, check_number
+from footprint.record import RunRecord, check_number, new_record, new_run_id
 from footprint.sampler import Sampler, SensorSet, Snapshot, Timeline
 from footprint.sensors.base import Sensor
 from footprint.store import Store, process_create_time
@@ -71,7 +71,7 @@ class Run:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._cfg = config
-        self.id = os.urandom(16).hex()  # 128 random bits, as uuid4 (without importing uuid)
+        self.id = new_run_id()
         self.name: str = config["name"]
         self.status = "running"
         self.counts: dict[str, float] = {}
@@ -85,7 +85,7 @@ class Run:
         self._lock = threading.RLock()
         self._save_lock = threading.RLock()  # orders checkpoints before the final save
         self._store = Store(config["store"])
-        self._record: dict | None = None
+        self._record: RunRecord | None = None
         self._sampler: Sampler | None = None
         self._sensors: SensorSet | None = None
         self._start: Snapshot | None = None
@@ -152,8 +152,7 @@ class Run:
             self.notes.append(note)
 
     def _checkpoint(self, snap: Snapshot) -> None:
-        record = self._build(snap, status="running")
-        record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
+        record = self._build(snap, status="running", heartbeat=True)
         try:
             with self._save_lock:  # never after the final record
                 if self.status == "running":
@@ -271,7 +270,7 @@ class Run:
         with critical, self._lock:
             self.metrics.update(values)
             if self._record is not None:
-                self._record["metrics"] = dict(self.metrics)
+                self._record = self._record.replace(metrics=dict(self.metrics))
                 if self._cfg["save"] and self.path is not None:
                     self._save_final()
 
@@ -307,20 +306,25 @@ class Run:
     def emissions_kg(self) -> float | None:
         """Operational emissions (IT energy x PUE x intensity), None when no region was given."""
         if self._record is not None:
-            return self._record["emissions_kg"]
+            return self._record.emissions_kg
         return self._carbon.emissions_kg(self.energy_kwh) if self._start is not None else None
 
-    def to_dict(self) -> dict:
-        """The run's record (a plain JSON-serialisable dict); live runs give a snapshot."""
+    @property
+    def record(self) -> RunRecord:
+        """The run's typed record (:class:`footprint.record.RunRecord`); a live run gives a
+        snapshot, with status ``running``."""
         if self._record is not None:
-            out = dict(self._record)
-            out["metrics"] = dict(self.metrics)
-            return out
+            return self._record
         if self._start is None:
             raise UsageError(
-                "the run has not started yet: call to_dict() inside or after the block"
+                "the run has not started yet: read its record inside or after the block"
             )
         return self._build(self._sensors.read(), status="running")
+
+    def to_dict(self) -> dict:
+        """The run's record as the plain JSON-serialisable dict the store saves; live runs give
+        a snapshot."""
+        return self.record.to_dict()
 
     def report(self, out: str | os.PathLike | None = None, *, overwrite: bool = False):
         """Write this run's self-contained HTML page (default ``reports/<name>-<id>.html``)."""
@@ -328,9 +332,9 @@ class Run:
 
         if self._record is None:
             raise UsageError("run.report() needs a finished run: call it after the block")
-        return report(runs=[self.to_dict()], out=out, overwrite=overwrite)
+        return report(runs=[self._record], out=out, overwrite=overwrite)
 
-    def _build(self, snap: Snapshot, status: str) -> dict:
+    def _build(self, snap: Snapshot, status: str, heartbeat: bool = False) -> RunRecord:
         from footprint import carbon
         from footprint.host import host_facts
 
@@ -376,7 +380,6 @@ class Run:
             cfg = self._cfg
             energy_j = sum(energies)
             record = {
-                "schema_version": SCHEMA_VERSION,
                 "id": self.id,
                 "name": self.name,
                 "status": status,
@@ -407,8 +410,10 @@ class Run:
                 "pid_create_time": _process_create_time(),
                 "notes": notes,
             }
+            if heartbeat:
+                record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
         record.update(carbon.emissions_for(record, self._carbon))
-        return record
+        return new_record(**record)
 
     def __repr__(self) -> str:
         return (

@@ -149,4 +149,4 @@ def test_an_exception_ends_the_run_as_failed_and_propagates(clock, store):
             store=store,
         )
     (rec,) = Store(store).records()
-    assert rec["status"] == "failed" and rec["counts"] == {"queries": 1}
+    assert rec.status == "failed" and rec.counts == {"queries": 1}

@@ -8,11 +8,12 @@ import pytest
 
 import footprint.carbon as fc
 from footprint.cli import main
+from footprint.record import RunRecord
 from footprint.store import Store
 
 RECORD = {
     "schema_version": 1,
-    "id": "abcdef0123456789",
+    "id": "abcdef0123456789" + "0" * 16,
     "name": "train",
     "status": "completed",
     "started_at": "2026-11-22T09:30:00+00:00",
@@ -36,7 +37,7 @@ RECORD = {
 @pytest.fixture
 def store(tmp_path):
     record = {**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE", pue=1.2))}
-    Store(tmp_path).save(record)
+    Store(tmp_path).save(RunRecord.from_dict(record))
     return tmp_path
 
 
@@ -109,17 +110,17 @@ def test_recompute_with_hourly_file_saves(store, tmp_path, capsys):
     assert "-> " in out and "saved" in out
     rec = Store(store).get("abc")
     # 0.125 kWh at 100 then 0.125 kWh at 300, PUE 1.2 kept from the run
-    assert rec["emissions_kg"] == pytest.approx((0.125 * 100 + 0.125 * 300) * 1.2 / 1000)
-    assert rec["carbon"]["kind"] == "hourly" and rec["carbon"]["region"] == "DE"
-    assert rec["notes"][0] == "gpu:0: measured"
+    assert rec.emissions_kg == pytest.approx((0.125 * 100 + 0.125 * 300) * 1.2 / 1000)
+    assert rec.carbon.kind == "hourly" and rec.carbon.region == "DE"
+    assert rec.notes[0] == "gpu:0: measured"
 
 
 def test_recompute_dry_run_does_not_save(store, capsys):
-    before = Store(store).get("abc")["emissions_kg"]
+    before = Store(store).get("abc").emissions_kg
     assert main(["recompute", "abc", "--carbon-intensity", "10", "--dry-run",
                  "--store", str(store)]) == 0  # fmt: skip
     assert "dry run" in capsys.readouterr().out
-    assert Store(store).get("abc")["emissions_kg"] == before
+    assert Store(store).get("abc").emissions_kg == before
 
 
 def test_recompute_malformed_file_names_file_and_line(store, tmp_path, capsys):
@@ -131,7 +132,7 @@ def test_recompute_malformed_file_names_file_and_line(store, tmp_path, capsys):
 
 def test_recompute_with_a_file_that_does_not_cover_the_run_saves_nothing(store, tmp_path, capsys):
     before = Store(store).get("abc")
-    assert before["emissions_kg"] is not None
+    assert before.emissions_kg is not None
     csv = tmp_path / "old.csv"
     csv.write_text("timestamp,g_per_kwh\n2020-01-01T00:00:00Z,100\n2020-01-01T01:00:00Z,200\n")
     assert main(["recompute", "abc", "--intensity-csv", str(csv), "--store", str(store)]) == 2
@@ -144,7 +145,7 @@ def test_recompute_with_a_file_that_does_not_cover_the_run_saves_nothing(store, 
 def test_recompute_explicit_pue_one_is_user_supplied(store, capsys):
     assert main(["recompute", "abc", "--region", "FR", "--pue", "1.0", "--store", str(store)]) == 0
     rec = Store(store).get("abc")
-    assert rec["pue"] == 1.0 and rec["carbon"]["pue_source"].startswith("user-supplied")
+    assert rec.pue == 1.0 and rec.carbon.pue_source.startswith("user-supplied")
 
 
 def test_whatif_table_shows_basis_and_stars_only_a_used_table_value(store, tmp_path, capsys):
@@ -154,13 +155,17 @@ def test_whatif_table_shows_basis_and_stars_only_a_used_table_value(store, tmp_p
     assert "DE *" in out and "PUE 1.2" in out
     # the same region with a user-given intensity: no star, the run's own figure beside it
     user_store = tmp_path / "user"
-    Store(user_store).save({**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE", 500))})
+    Store(user_store).save(
+        RunRecord.from_dict({**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE", 500))})
+    )
     assert main(["whatif", "abc", "--regions", "FR,DE", "--store", str(user_store)]) == 0
     out = capsys.readouterr().out
     assert "DE *" not in out and "DE +" in out and "(run: 500.0," in out
     assert "this run: 500.0 g/kWh (user-supplied)" in out
     # a run with only an intensity: its figure under the table
     bare = tmp_path / "bare"
-    Store(bare).save({**RECORD, **fc.emissions_for(RECORD, fc.resolve(carbon_intensity=50))})
+    Store(bare).save(
+        RunRecord.from_dict({**RECORD, **fc.emissions_for(RECORD, fc.resolve(carbon_intensity=50))})
+    )
     assert main(["whatif", "abc", "--regions", "FR", "--store", str(bare)]) == 0
     assert "this run: 50.0 g/kWh (user-supplied)" in capsys.readouterr().out

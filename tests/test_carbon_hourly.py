@@ -36,6 +36,7 @@ EM_ROWS = (
 # A 50-minute run from 09:30 UTC: 20 min at 150 W, then 30 min at 250 W straddling 10:00,
 # where the intensity steps from 100 to 300 g/kWh.
 RECORD = {
+    "id": "0123456789abcdef0123456789abcdef",
     "started_at": "2026-11-22T09:30:00+00:00",
     "duration_s": 3000.0,
     "energy_kwh": 0.175,  # 150*1200 + 250*1800 = 630000 J
@@ -225,11 +226,11 @@ def test_recompute_applies_a_file_to_a_finished_run(plain):
                   if k != "notes"})  # fmt: skip
     assert first["emissions_kg"] == pytest.approx(0.175 * 1.5 * 380.95 / 1000)
     new = fc.recompute(first, plain)
-    assert new["emissions_kg"] == pytest.approx(EMISSIONS_G_IT * 1.5 / 1000, rel=1e-12)
-    assert new["carbon"]["region"] == "DE" and new["carbon"]["pue"] == 1.5
-    assert new["carbon"]["kind"] == "hourly"
-    assert new["notes"][0] == "sensor: estimated cpu"
-    assert any("recomputed (previous emissions_kg" in n for n in new["notes"])
+    assert new.emissions_kg == pytest.approx(EMISSIONS_G_IT * 1.5 / 1000, rel=1e-12)
+    assert new.carbon.region == "DE" and new.carbon.pue == 1.5
+    assert new.carbon.kind == "hourly"
+    assert new.notes[0] == "sensor: estimated cpu"
+    assert any("recomputed (previous emissions_kg" in n for n in new.notes)
     assert first["carbon"]["kind"] == "country"  # the input record is not modified
 
 

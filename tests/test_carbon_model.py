@@ -11,6 +11,7 @@ from footprint.carbon import embodied, pue
 from footprint.errors import RegionError, UsageError
 
 RECORD = {
+    "id": "0123456789abcdef0123456789abcdef",
     "started_at": "2026-11-22T04:15:32.123456+00:00",
     "duration_s": 7200.0,
     "energy_kwh": 2.0,
@@ -188,7 +189,7 @@ def test_missing_energy_leaves_emissions_empty():
 def test_recompute_with_a_new_region_keeps_pue():
     record = {**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE", pue=1.2))}
     new = fc.recompute(record, region="FR")
-    assert new["emissions_kg"] == pytest.approx(2.0 * 1.2 * 56.039 / 1000)
+    assert new.emissions_kg == pytest.approx(2.0 * 1.2 * 56.039 / 1000)
     with pytest.raises(RegionError, match="nothing to recompute with"):
         fc.recompute(record)
 
@@ -225,7 +226,7 @@ def test_recompute_with_a_file_that_does_not_cover_the_run_raises(tmp_path):
 
 
 def test_whatif_all_countries():
-    rows = fc.whatif({"energy_kwh": 1.0}, kinds=("country",))
+    rows = fc.whatif({**RECORD, "energy_kwh": 1.0}, kinds=("country",))
     assert len(rows) == 212  # 213 OWID countries, minus CAF (0.0)
     assert rows == sorted(rows, key=lambda r: (r["emissions_kg"], r["region"]))
 

@@ -29,6 +29,7 @@ from footprint.demo.run import (
     run_demo,
 )
 from footprint.errors import RegionError, StoreError, UsageError
+from footprint.record import RunRecord, new_record
 
 VARIANTS = {"fp32", "int8", "bf16", "pruned", "distilled"}
 N_TRAIN = 1797 - 360  # digits, 20 % held out (sklearn rounds the test share up)
@@ -131,7 +132,7 @@ def test_demo_output_says_where_and_how(first_demo):
     assert f"store:  {first_demo.store}" in stdout
     assert f"report: {first_demo.out}" in stdout
     # this machine's devices, and whether they were measured or estimated
-    label, _ = describe_energy(records_in(first_demo.store)[0])
+    label, _ = describe_energy(RunRecord.from_dict(records_in(first_demo.store)[0]))
     assert f"Energy on this machine: {label}." in stdout
     assert "Region: none given, so emissions are left empty" in stdout
     for title in ("Training: energy per 1,000 samples", "energy per 1,000 queries"):
@@ -247,13 +248,10 @@ def test_missing_torch_says_how_to_install(tmp_path, monkeypatch):
 # --- pure helpers -----------------------------------------------------------------------------
 
 
-def record(variant: str, step: str, energy_j: float, status: str = "completed") -> dict:
-    return {
-        "variant": variant,
-        "status": status,
-        "energy_kwh": energy_j / 3.6e6,
-        "tags": {"demo_step": step},
-    }
+def record(variant: str, step: str, energy_j: float, status: str = "completed") -> RunRecord:
+    return new_record(
+        variant=variant, status=status, energy_kwh=energy_j / 3.6e6, tags={"demo_step": step}
+    )
 
 
 def test_build_costs_break_even():
@@ -293,18 +291,27 @@ def test_describe_energy():
         "devices": [
             {
                 "id": "cpu",
+                "kind": "cpu",
+                "energy_j": 1.0,
                 "method": "estimate:tdp-x-utilisation",
                 "measured": False,
                 "details": {"max_power_w": 12.0, "tdp_source": "default", "utilisation": "process"},
             },
-            {"id": "gpu:0", "method": "nvml:energy-counter", "measured": True, "details": {}},
+            {
+                "id": "gpu:0",
+                "kind": "gpu",
+                "energy_j": 1.0,
+                "method": "nvml:energy-counter",
+                "measured": True,
+                "details": {},
+            },
         ],
         "sources": [
             {"source": "nvml", "available": True, "summary": "1 GPU"},
             {"source": "rapl", "available": False, "summary": "no powercap"},
         ],
     }
-    label, lines = describe_energy(rec)
+    label, lines = describe_energy(new_record(**rec))
     assert label == "mixed"
     assert lines == [
         "cpu: estimated, estimate:tdp-x-utilisation: 12.0 W at full load (default) x CPU "
@@ -312,8 +319,8 @@ def test_describe_energy():
         "gpu:0: measured, nvml:energy-counter",
         "rapl: not available (no powercap)",
     ]
-    assert describe_energy({"devices": rec["devices"][1:]})[0] == "measured"
-    assert describe_energy({"devices": rec["devices"][:1]})[0] == "estimated"
+    assert describe_energy(new_record(devices=rec["devices"][1:]))[0] == "measured"
+    assert describe_energy(new_record(devices=rec["devices"][:1]))[0] == "estimated"
 
 
 def test_quick_demo_as_a_user_types_it(tmp_path):

@@ -63,40 +63,40 @@ def codecarbon_csv(tmp_path_factory):
 def test_a_file_written_by_codecarbon(codecarbon_csv):
     path, truth = codecarbon_csv
     records = read_codecarbon_csv(path, tz="Europe/Paris")
-    assert [r["name"] for r in records] == ["fp32", "int8"]  # flush()'s partial row not a run
+    assert [r.name for r in records] == ["fp32", "int8"]  # flush()'s partial row not a run
     for rec, cc in zip(records, truth):
-        assert rec["tags"]["codecarbon_run_id"] == cc["run_id"]
-        assert rec["imported_from"]["tool"] == "codecarbon"
-        assert rec["imported_from"]["version"] == "3.3.2"
-        assert rec["status"] == "completed" and rec["pue"] == cc["pue"]
+        assert rec.tags["codecarbon_run_id"] == cc["run_id"]
+        assert rec.imported_from["tool"] == "codecarbon"
+        assert rec.imported_from["version"] == "3.3.2"
+        assert rec.status == "completed" and rec.pue == cc["pue"]
         # CodeCarbon's energy includes its PUE; footprint's energy_kwh is IT energy before PUE
-        assert rec["energy_kwh"] == pytest.approx(cc["energy_kwh"] / cc["pue"], rel=1e-12)
-        assert rec["emissions_kg"] == pytest.approx(cc["emissions_kg"], rel=1e-12)
-        assert rec["duration_s"] == pytest.approx(cc["duration_s"], rel=1e-12)
-        devices = {d["id"]: d for d in rec["devices"]}
+        assert rec.energy_kwh == pytest.approx(cc["energy_kwh"] / cc["pue"], rel=1e-12)
+        assert rec.emissions_kg == pytest.approx(cc["emissions_kg"], rel=1e-12)
+        assert rec.duration_s == pytest.approx(cc["duration_s"], rel=1e-12)
+        devices = {d.id: d for d in rec.devices}
         assert set(devices) == {"cpu", "ram"}  # no GPU on this machine
-        assert devices["cpu"]["energy_j"] == pytest.approx(cc["cpu_kwh"] / cc["pue"] * 3.6e6)
-        assert devices["ram"]["energy_j"] == pytest.approx(cc["ram_kwh"] / cc["pue"] * 3.6e6)
-        assert all(d["measured"] is False for d in devices.values())
+        assert devices["cpu"].energy_j == pytest.approx(cc["cpu_kwh"] / cc["pue"] * 3.6e6)
+        assert devices["ram"].energy_j == pytest.approx(cc["ram_kwh"] / cc["pue"] * 3.6e6)
+        assert all(d.measured is False for d in devices.values())
         # IT energy x PUE x intensity gives back CodeCarbon's emissions
-        assert rec["energy_kwh"] * rec["pue"] * rec["carbon_intensity_g_per_kwh"] / 1000 == (
+        assert rec.energy_kwh * rec.pue * rec.carbon_intensity_g_per_kwh / 1000 == (
             pytest.approx(cc["emissions_kg"], rel=1e-12)
         )
         # timestamp = end in Paris wall-clock time, whole seconds; start = end - duration
-        started = datetime.fromisoformat(rec["started_at"])
-        ended = datetime.fromisoformat(rec["ended_at"])
+        started = datetime.fromisoformat(rec.started_at)
+        ended = datetime.fromisoformat(rec.ended_at)
         assert started.utcoffset() == timedelta(0)
         assert ended - started == timedelta(seconds=cc["duration_s"])
         assert cc["t1"] - 1.0 <= ended.timestamp() <= cc["t1"]
         assert cc["t0"] - 1.0 <= started.timestamp() <= cc["t1"]
-    assert any("flush()" in n for n in records[0]["notes"])
+    assert any("flush()" in n for n in records[0].notes)
 
 
 def test_the_zone_decides_the_start(codecarbon_csv):
     path, truth = codecarbon_csv
     paris = read_codecarbon_csv(path, tz="Europe/Paris")[0]
     utc = read_codecarbon_csv(path, tz="UTC")[0]
-    shift = datetime.fromisoformat(utc["started_at"]) - datetime.fromisoformat(paris["started_at"])
+    shift = datetime.fromisoformat(utc.started_at) - datetime.fromisoformat(paris.started_at)
     # Paris is UTC+1 or UTC+2 on the day the file was written
     offset = datetime.fromtimestamp(truth[0]["t1"], timezone.utc).astimezone(
         __import__("zoneinfo").ZoneInfo("Europe/Paris")
@@ -109,13 +109,13 @@ def test_the_zone_decides_the_start(codecarbon_csv):
 def test_imported_runs_join_the_leaderboard(codecarbon_csv, store):
     path, truth = codecarbon_csv
     common = {"task": "digits", "model": "mlp", "counts": {"queries": 1000}, "tz": "Europe/Paris"}
-    fp32 = [r for r in read_codecarbon_csv(path, **common) if r["name"] == "fp32"]
-    int8 = [r for r in read_codecarbon_csv(path, **common) if r["name"] == "int8"]
+    fp32 = [r for r in read_codecarbon_csv(path, **common) if r.name == "fp32"]
+    int8 = [r for r in read_codecarbon_csv(path, **common) if r.name == "int8"]
     st = Store(store)
     for r in fp32:
-        st.save({**r, "variant": "fp32", "baseline": True, "metrics": {"accuracy": 0.95}})
+        st.save(r.replace(variant="fp32", baseline=True, metrics={"accuracy": 0.95}))
     for r in int8:
-        st.save({**r, "variant": "int8", "metrics": {"accuracy": 0.93}})
+        st.save(r.replace(variant="int8", metrics={"accuracy": 0.93}))
     df = footprint.leaderboard(task="digits", quality="accuracy", per="queries", store=store)
     rows = df.set_index("variant")
     for variant, cc in zip(("fp32", "int8"), truth):
@@ -137,8 +137,8 @@ def test_cli_import_is_idempotent(codecarbon_csv, store, capsys):
     assert main(argv + more) == 0  # same ids: updated, not duplicated
     records = Store(store).records()
     assert len(records) == 2
-    assert {r["task"] for r in records} == {"digits"}
-    assert all(r["counts"] == {"queries": 500.0} and r["metrics"] == {"f1": 0.8} for r in records)
+    assert {r.task for r in records} == {"digits"}
+    assert all(r.counts == {"queries": 500.0} and r.metrics == {"f1": 0.8} for r in records)
     assert main(argv + ["--count", "queries"]) == 2
     assert "--count must be UNIT=NUMBER" in capsys.readouterr().err
 
@@ -150,14 +150,14 @@ def test_hand_made_files(tmp_path):
     ok = tmp_path / "ok.csv"
     ok.write_text(HEADER + "2026-03-01T12:00:10,p,,10,0.001,0.02,0.015,0.005\n")
     (rec,) = read_codecarbon_csv(ok, tz="UTC")
-    assert rec["started_at"] == "2026-03-01T12:00:00+00:00"
-    assert rec["ended_at"] == "2026-03-01T12:00:10+00:00"
-    assert rec["energy_kwh"] == pytest.approx(0.02) and rec["pue"] == 1.0
-    assert rec["carbon_intensity_g_per_kwh"] == pytest.approx(50.0)
+    assert rec.started_at == "2026-03-01T12:00:00+00:00"
+    assert rec.ended_at == "2026-03-01T12:00:10+00:00"
+    assert rec.energy_kwh == pytest.approx(0.02) and rec.pue == 1.0
+    assert rec.carbon_intensity_g_per_kwh == pytest.approx(50.0)
     # a timestamp with an offset is taken as is, whatever tz says
     aware = tmp_path / "aware.csv"
     aware.write_text(HEADER + "2026-03-01T12:00:10+02:00,p,r1,10,0.001,0.02,0.015,0.005\n")
-    assert read_codecarbon_csv(aware, tz="UTC")[0]["started_at"] == "2026-03-01T10:00:00+00:00"
+    assert read_codecarbon_csv(aware, tz="UTC")[0].started_at == "2026-03-01T10:00:00+00:00"
 
     bad = {
         "notcc.csv": ("a,b\n1,2\n", "lacks column.*timestamp, duration"),
@@ -180,7 +180,7 @@ def test_import_saves_to_the_store(tmp_path, store):
     ok = tmp_path / "ok.csv"
     ok.write_text(HEADER + "2026-03-01T12:00:10,p,run-a,10,0.001,0.02,0.015,0.005\n")
     (rec,) = import_codecarbon(ok, store=store, tz="UTC")
-    assert Store(store).get(rec["id"][:8])["imported_from"]["row"]["run_id"] == "run-a"
+    assert Store(store).get(rec.id[:8]).imported_from["row"]["run_id"] == "run-a"
 
 
 def test_imported_run_keeps_region_and_pue_through_whatif_and_recompute(
@@ -188,17 +188,17 @@ def test_imported_run_keeps_region_and_pue_through_whatif_and_recompute(
 ):
     path, truth = codecarbon_csv
     import_codecarbon(path, store=store, tz="Europe/Paris")
-    fp32 = Store(store).get(read_codecarbon_csv(path, tz="Europe/Paris")[0]["id"])
+    fp32 = Store(store).get(read_codecarbon_csv(path, tz="Europe/Paris")[0].id)
     cc = truth[0]
     assert cc["pue"] == 1.5
     # CodeCarbon's country_iso_code FRA -> FR, with its PUE and implied intensity as provenance
-    assert fp32["region"] == "FR"
-    c = fp32["carbon"]
-    assert (c["region"], c["pue"], c["pue_source"], c["kind"]) == (
+    assert fp32.region == "FR"
+    c = fp32.carbon
+    assert (c.region, c.pue, c.pue_source, c.kind) == (
         "FR", 1.5, "CodeCarbon pue column", "imported",
     )  # fmt: skip
-    assert c["source"].startswith("CodeCarbon 3.3.2")
-    assert c["carbon_intensity_g_per_kwh"] == pytest.approx(
+    assert c.source.startswith("CodeCarbon 3.3.2")
+    assert c.carbon_intensity_g_per_kwh == pytest.approx(
         cc["emissions_kg"] / cc["energy_kwh"] * 1000
     )
     it_kwh = cc["energy_kwh"] / 1.5
@@ -209,7 +209,7 @@ def test_imported_run_keeps_region_and_pue_through_whatif_and_recompute(
     rows = {r["region"]: r for r in fc.whatif(fp32, ["FR", "DE"])}
     assert rows["DE"]["emissions_kg"] == pytest.approx(it_kwh * 1.5 * de / 1000)
     assert rows["FR"]["own_region"] and not rows["FR"]["this_run"]  # CodeCarbon's figure
-    run = fp32["id"][:8]
+    run = fp32.id[:8]
     assert main(["whatif", run, "--regions", "DE", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "PUE 1.5" in out and "this run:" in out and "CodeCarbon 3.3.2" in out
@@ -217,15 +217,15 @@ def test_imported_run_keeps_region_and_pue_through_whatif_and_recompute(
     # recompute: the PUE and region are kept, and saved
     assert main(["recompute", run, "--carbon-intensity", "100", "--store", str(store)]) == 0
     new = Store(store).get(run)
-    assert new["emissions_kg"] == pytest.approx(it_kwh * 1.5 * 100 / 1000)
-    assert (new["pue"], new["region"]) == (1.5, "FR")
-    assert new["carbon"]["pue_source"] == "CodeCarbon pue column"
+    assert new.emissions_kg == pytest.approx(it_kwh * 1.5 * 100 / 1000)
+    assert (new.pue, new.region) == (1.5, "FR")
+    assert new.carbon.pue_source == "CodeCarbon pue column"
     assert main(["recompute", run, "--region", "DE", "--store", str(store)]) == 0
-    assert Store(store).get(run)["emissions_kg"] == pytest.approx(it_kwh * 1.5 * de / 1000)
+    assert Store(store).get(run).emissions_kg == pytest.approx(it_kwh * 1.5 * de / 1000)
 
     # a record imported before the carbon field existed: PUE only at the top level
-    old = {**fp32, "carbon": None, "region": None}
-    assert fc.recompute(old, region="FR")["emissions_kg"] == pytest.approx(it_kwh * 1.5 * fr / 1000)
+    old = fp32.replace(carbon=None, region=None)
+    assert fc.recompute(old, region="FR").emissions_kg == pytest.approx(it_kwh * 1.5 * fr / 1000)
     rows = fc.whatif(old, ["FR"])
     assert rows[0]["emissions_kg"] == pytest.approx(it_kwh * 1.5 * fr / 1000)
 
@@ -237,6 +237,6 @@ def test_unknown_codecarbon_location_is_a_note(tmp_path):
         "2026-03-01T12:00:10,10,0.001,0.03,XXX,1.5\n"
     )
     (rec,) = read_codecarbon_csv(f, tz="UTC")
-    assert rec["region"] is None and rec["carbon"]["pue"] == 1.5
+    assert rec.region is None and rec.carbon.pue == 1.5
     assert any("CodeCarbon's location (XXX) is not a region footprint knows" in n
-               for n in rec["notes"])  # fmt: skip
+               for n in rec.notes)  # fmt: skip

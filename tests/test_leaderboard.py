@@ -19,7 +19,7 @@ from footprint.ranking import (
     summarise,
     t_quantile_975,
 )
-from footprint.record import upgrade
+from footprint.record import new_record
 from footprint.store import Store
 
 OVERHEAD_J = 5000.0  # start-up energy outside the inference phase: never part of per-query figures
@@ -72,7 +72,7 @@ def rec(
         "metrics": {} if quality is None else {metric: quality},
     }
     data.update(extra)
-    return upgrade(data)
+    return new_record(**data)
 
 
 def row_of(board, model, variant=None):
@@ -144,7 +144,7 @@ def test_nested_phases_count_each_unit_once_and_outside_units_use_whole_run():
         "energy_j": {"gpu:0": 100.0},
         "counts": {"samples": 10},
     }
-    nested = dict(base, phases=[epoch, ev], counts={"samples": 30})
+    nested = base.replace(phases=[epoch, ev], counts={"samples": 30})
     share = run_share(nested, "samples")
     assert (share.energy_j, share.units) == (1000.0, 30)  # the outer phase only
     # phase= picks the inner phase and its own count
@@ -153,12 +153,12 @@ def test_nested_phases_count_each_unit_once_and_outside_units_use_whole_run():
     assert run_share(nested, "samples", phase="eval").energy_j == 100.0  # by name too
     assert run_share(nested, "samples", phase="warmup") is None
     # 5 more samples counted outside any phase: the whole run is used
-    outside = dict(base, phases=[epoch, ev], counts={"samples": 35})
+    outside = base.replace(phases=[epoch, ev], counts={"samples": 35})
     share = run_share(outside, "samples")
     assert share.whole_run and share.units == 35
-    assert share.energy_j == pytest.approx(base["energy_kwh"] * 3.6e6)
+    assert share.energy_j == pytest.approx(base.energy_kwh * 3.6e6)
     # queries counted after the phase: phase= divides that phase's energy by the run's count
-    after = dict(base, phases=[dict(epoch, counts={})], counts={"samples": 20})
+    after = base.replace(phases=[dict(epoch, counts={})], counts={"samples": 20})
     assert (run_share(after, "samples", phase="epoch").units) == 20
     assert run_share(after, "queries") is None
 
@@ -176,16 +176,16 @@ def test_phase_without_units_never_borrows_another_phases_units():
     infer = {"name": "inference", "path": "inference", "start_s": 1.0, "end_s": 2.0,
              "energy_j": {"cpu": 3600.0}, "counts": {"queries": 1000}}  # fmt: skip
     base = rec("a", wh_per_1k=1.0)
-    r = dict(base, phases=[train, infer], counts={"queries": 1000})
+    r = base.replace(phases=[train, infer], counts={"queries": 1000})
     # before: 36 kJ / the inference phase's 1,000 queries
     assert run_share(r, "queries", phase="train") is None
     assert run_share(r, "queries", phase="inference").units == 1000
     # 200 queries counted outside every phase do stand in for the phase's own
-    r_out = dict(base, phases=[train, infer], counts={"queries": 1200})
+    r_out = base.replace(phases=[train, infer], counts={"queries": 1200})
     share = run_share(r_out, "queries", phase="train")
     assert (share.energy_j, share.units) == (36000.0, 200)
     # on a board, the run without such units is left out with the usual note
-    board = build([r, dict(r_out, id="b" * 32, name="b")], quality="accuracy", per="queries",
+    board = build([r, r_out.replace(id="b" * 32, name="b")], quality="accuracy", per="queries",
                   phase="train")  # fmt: skip
     assert [row["n"] for row in board.rows] == [1]
     assert board.rows[0]["energy_wh_per_1k"] == pytest.approx(36000 / 3600 / 200 * 1000)
@@ -382,7 +382,13 @@ def test_bad_input_errors_say_what_to_do():
 
 def test_direction_from_the_runs_and_by_name():
     told = [
-        rec("A", wh_per_1k=1.0, metric="goodness", quality=3.0, metric_directions={"goodness": 0}),
+        rec(
+            "A",
+            wh_per_1k=1.0,
+            metric="goodness",
+            quality=3.0,
+            metric_directions={"goodness": False},
+        ),
         rec("B", wh_per_1k=2.0, metric="goodness", quality=2.0),
     ]
     board = build(told, quality="goodness", per="queries")

@@ -93,7 +93,7 @@ def test_a_runs_name_opens_its_section(browser, tmp_path):
 
     records = story_records(repeats=1)
     out = report(runs=records, out=tmp_path / "store.html")
-    key = records[-1]["id"][:8]
+    key = records[-1].id[:8]
     browser.get(out.as_uri())
     section = browser.find_element(By.ID, f"run-{key}")
     assert section.get_attribute("open") is None
@@ -109,8 +109,8 @@ def test_a_runs_name_opens_its_section(browser, tmp_path):
     )
     section.find_element(By.TAG_NAME, "summary").click()  # closes again
     assert section.get_attribute("open") is None
-    browser.get(out.as_uri() + f"#run-{records[0]['id'][:8]}")  # a link from elsewhere
-    assert browser.find_element(By.ID, f"run-{records[0]['id'][:8]}").get_attribute("open")
+    browser.get(out.as_uri() + f"#run-{records[0].id[:8]}")  # a link from elsewhere
+    assert browser.find_element(By.ID, f"run-{records[0].id[:8]}").get_attribute("open")
     assert errors(browser) == []
 
 

@@ -26,7 +26,7 @@ def parsed(text: str) -> dict:
 )
 def test_hub_reads_back_every_field(grams):
     record = make_record('train <x> "quoted"', points=10, region="US-CA")
-    record["emissions_kg"] = grams / 1000
+    record = record.replace(emissions_kg=grams / 1000)
     meta = parsed(card(record))
     assert isinstance(meta["emissions"], float)
     assert meta["emissions"] == float(f"{grams:.6g}")  # grams, 6 significant digits
@@ -54,18 +54,20 @@ def test_card_body_and_metadata_load(tmp_path):
     path = tmp_path / "README.md"
     path.write_text(text, encoding="utf-8")
     meta = metadata_load(path)["co2_eq_emissions"]
-    assert meta["emissions"] == float(f"{record['emissions_kg'] * 1000:.6g}")
+    assert meta["emissions"] == float(f"{record.emissions_kg * 1000:.6g}")
     body = text.split("---\n", 2)[2]
     assert body.lstrip().startswith("## Environmental impact")
-    assert f"{record['energy_kwh']:.4g} kWh" in body and "France (FR)" in body
+    assert f"{record.energy_kwh:.4g} kWh" in body and "France (FR)" in body
 
 
 def test_user_intensity_location_and_no_emissions_error():
     record = make_record("x", points=10)
-    record.update(carbon.emissions_for(record, carbon.resolve(carbon_intensity=120.0)))
+    record = record.replace(
+        **carbon.emissions_for(record.to_dict(), carbon.resolve(carbon_intensity=120.0))
+    )
     assert parsed(card(record))["geographical_location"] == (
         "unspecified (carbon intensity 120 g CO2e/kWh)"
     )
-    record.update(carbon.emissions_for(record, carbon.resolve()))
+    record = record.replace(**carbon.emissions_for(record.to_dict(), carbon.resolve()))
     with pytest.raises(RegionError, match="has no emissions.*footprint recompute"):
         card(record)

@@ -9,7 +9,7 @@ import pytest
 from footprint import carbon
 from footprint.errors import RunNotFoundError
 from footprint.ranking import build
-from footprint.record import upgrade
+from footprint.record import RunRecord, new_record
 from footprint.reporting._synthetic import make_record, story_records
 from footprint.reporting.data import (
     ReportError,
@@ -28,7 +28,7 @@ FR_G_PER_KWH = carbon.carbon_intensity("FR").g_per_kwh
 DE_G_PER_KWH = carbon.carbon_intensity("DE").g_per_kwh
 
 
-def hand_record(**extra) -> dict:
+def hand_record(**extra) -> RunRecord:
     """10 s; gpu:0 measured 600 W then 840 W (7,200 J), cpu estimated 180 W (1,800 J).
 
     Phases: load 0-2 s (400 + 200 J), infer 2-10 s (6,800 + 1,600 J, 4,000 queries) with a
@@ -110,7 +110,7 @@ def hand_record(**extra) -> dict:
     }
     record.update(extra)
     record.update(carbon.emissions_for(record, carbon.resolve(region="FR")))
-    return upgrade(record)
+    return new_record(**record)
 
 
 def test_run_view_headline_devices_and_per_unit():
@@ -168,7 +168,7 @@ def test_run_view_carbon_whatif_equivalents_and_host():
 
 def test_run_view_without_region_has_no_emissions_but_a_whatif():
     r = hand_record()
-    r.update(carbon.emissions_for(r, carbon.resolve()))
+    r = r.replace(**carbon.emissions_for(r.to_dict(), carbon.resolve()))
     v = run_view(r, whatif_regions=("FR",))
     assert v["emissions_kg"] is None and v["carbon"]["region"] is None
     assert v["equivalents"]["car_km"]["value"] is None
@@ -177,7 +177,7 @@ def test_run_view_without_region_has_no_emissions_but_a_whatif():
 
 def test_run_view_user_intensity_is_shown_as_applied():
     r = hand_record()
-    r.update(carbon.emissions_for(r, carbon.resolve(carbon_intensity=1000.0)))
+    r = r.replace(**carbon.emissions_for(r.to_dict(), carbon.resolve(carbon_intensity=1000.0)))
     rows = run_view(r, whatif_regions=("FR",))["whatif"]
     assert [(w["region"], w["this_run"]) for w in rows] == [("FR", False), ("this run", True)]
     assert rows[1]["emissions_kg"] == pytest.approx(0.0025 * 1000 / 1000)
@@ -189,9 +189,9 @@ def test_load_records_by_prefix_dict_and_whole_store(tmp_path):
     b = make_record("b", seed=2)
     st.save(a)
     st.save(b)
-    got = load_records([b["id"][:6], a, a["id"]], store=st.path)
-    assert [r["id"] for r in got] == [b["id"], a["id"]]  # order kept, duplicates once
-    assert {r["id"] for r in load_records(None, store=st.path)} == {a["id"], b["id"]}
+    got = load_records([b.id[:6], a.to_dict(), a.id], store=st.path)
+    assert [r.id for r in got] == [b.id, a.id]  # order kept, duplicates once
+    assert {r.id for r in load_records(None, store=st.path)} == {a.id, b.id}
 
 
 def test_load_records_errors_say_what_to_do(tmp_path):
@@ -211,21 +211,19 @@ def test_load_records_errors_say_what_to_do(tmp_path):
 
 def test_default_out_and_slug():
     r = hand_record(name="BERT base / int8 <x>")
-    assert slug(r["name"]) == "bert-base-int8-x"
-    assert str(default_out([r])) == f"reports/bert-base-int8-x-{r['id'][:8]}.html"
+    assert slug(r.name) == "bert-base-int8-x"
+    assert str(default_out([r])) == f"reports/bert-base-int8-x-{r.id[:8]}.html"
     assert str(default_out([r, hand_record(id="cd" * 16)])) == "reports/footprint-report.html"
     assert slug("////") == "run"
 
 
-def rec(units: dict, metrics: dict, **kw) -> dict:
-    return upgrade(
-        {
-            "id": kw.pop("id"),
-            "started_at": "2026-01-01T00:00:00+00:00",
-            "counts": units,
-            "metrics": metrics,
-            **kw,
-        }
+def rec(units: dict, metrics: dict, **kw) -> RunRecord:
+    return new_record(
+        id=str(kw.pop("id")) * 32,
+        started_at="2026-01-01T00:00:00+00:00",
+        counts=units,
+        metrics=metrics,
+        **kw,
     )
 
 
@@ -261,10 +259,10 @@ def test_store_view_board_matches_the_leaderboard_and_links_runs():
     assert board["notes"] == expected.notes
     fp32 = next(r for r in board["rows"] if r["variant"] == "fp32")
     assert fp32["label"] == "mlp/fp32" and fp32["energy_vs_baseline"] == 1.0
-    assert sorted(fp32["run_ids"]) == sorted(r["id"] for r in records if r["variant"] == "fp32")
+    assert sorted(fp32["run_ids"]) == sorted(r.id for r in records if r.variant == "fp32")
     t = view["totals"]
     assert t["runs"] == len(records) == 11
-    assert t["energy_kwh"] == pytest.approx(math.fsum(r["energy_kwh"] for r in records))
+    assert t["energy_kwh"] == pytest.approx(math.fsum(r.energy_kwh for r in records))
     assert t["statuses"] == {"completed": 11}
     train = next(r for r in view["runs"] if r["name"] == "train-mlp-fp32")
     assert train["energy_wh_per_1k"] is None  # it counted samples, not queries

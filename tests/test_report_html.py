@@ -13,6 +13,7 @@ from conftest import ConstantPowerSensor
 import footprint
 from footprint.cli import main
 from footprint.errors import RunNotFoundError
+from footprint.record import RunRecord
 from footprint.reporting import ReportError, ReportExistsError, report
 from footprint.reporting._synthetic import make_record, story_records
 from footprint.reporting.data import slug
@@ -141,10 +142,10 @@ def sections(path: Path) -> Sections:
 EVIL_UNIT = "<img src=x onerror=alert(1)>"  # no "/": a phase name and a count unit
 
 
-def evil_records() -> list[dict]:
+def evil_records() -> list[RunRecord]:
     out = []
     for i, variant in enumerate(("fp32", "int8")):
-        r = make_record(
+        made = make_record(
             EVIL,
             seed=i + 1,
             phases=[("inference", 20.0, {"queries": 10_000}), (EVIL_UNIT, 2.0, {EVIL_UNIT: 3})],
@@ -156,12 +157,13 @@ def evil_records() -> list[dict]:
             tags={EVIL: EVIL},
             points=20,
         )
+        r = made.to_dict()
         r["notes"].append(EVIL)
         r["error"] = EVIL
         r["devices"][0].update(name=EVIL, method=EVIL, error=EVIL)
         r["carbon"].update(source=EVIL, source_url=EVIL, pue_source=EVIL)
         r["imported_from"] = {"tool": EVIL}
-        out.append(r)
+        out.append(RunRecord.from_dict(r))
     return out
 
 
@@ -254,7 +256,7 @@ def test_out_none_names_the_file_after_the_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     record = make_record("BERT base", points=10)
     path = report(runs=[record], out=None)
-    assert path == Path("reports") / f"bert-base-{record['id'][:8]}.html"
+    assert path == Path("reports") / f"bert-base-{record.id[:8]}.html"
     assert (tmp_path / path).is_file()
     assert report(runs=story_records(1), out=None) == Path("reports/footprint-report.html")
 
@@ -324,7 +326,7 @@ def test_cli_report_and_card(tmp_path, capsys):
     assert err.count("\n") == 1 and "no run 'nope'" in err
     assert main(["report", "--store", str(st.path), "--per", "tokens", "-o", "z.html"]) == 2
     assert "no run counted 'tokens'" in capsys.readouterr().err
-    train = records[-1]["id"][:8]
+    train = records[-1].id[:8]
     assert main(["card", train, "--store", str(st.path), "--training-type", "fine-tuning"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("---\nco2_eq_emissions:\n") and 'training_type: "fine-tuning"' in out
@@ -343,7 +345,7 @@ def test_importing_the_report_stays_light():
 # -- the store page's run sections and run pages ---------------------------------------------------
 
 
-def two_hand_records() -> list[dict]:
+def two_hand_records() -> list[RunRecord]:
     from test_report_data import hand_record
 
     from footprint import carbon
@@ -356,7 +358,7 @@ def two_hand_records() -> list[dict]:
         error="CUDA out of memory",
         notes=["energy counter wrapped once"],
     )
-    other.update(carbon.emissions_for(other, carbon.resolve()))  # no region
+    other = other.replace(**carbon.emissions_for(other.to_dict(), carbon.resolve()))  # no region
     return [hand_record(), other]
 
 
@@ -421,7 +423,7 @@ def test_links_resolve_to_sections_rows_and_pages(tmp_path):
     assert any(h.startswith("#row-") for h in internal)  # the leaderboard's n
     # no run page beside it: each name in the runs table links to its section
     for r in records:
-        key = r["id"][:8]
+        key = r.id[:8]
         assert f'<tr id="row-{key}">' in html
         row = html[html.index(f'<tr id="row-{key}">') :]
         assert row.split("<b>", 1)[0].endswith(f'<a href="#run-{key}">'), key
@@ -435,21 +437,21 @@ def test_run_pages_are_written_beside_and_linked(tmp_path, capsys):
     out = tmp_path / "site" / "all.html"
     path, pages = write_report(records + [other_task], out, task="digits", run_pages=True)
     assert path == out
-    expected = {out.parent / f"{slug(r['name'])}-{r['id'][:8]}.html" for r in records}
+    expected = {out.parent / f"{slug(r.name)}-{r.id[:8]}.html" for r in records}
     assert set(pages) == expected and len(pages) == len(records)  # not the other task's run
     assert set(out.parent.iterdir()) == expected | {out}
     for r in records:
-        run_page = out.parent / f"{slug(r['name'])}-{r['id'][:8]}.html"
+        run_page = out.parent / f"{slug(r.name)}-{r.id[:8]}.html"
         html = run_page.read_text(encoding="utf-8")
         assert "footprint · run report" in html and html.count("<svg") == 2
-        assert r["id"][:8] in html
+        assert r.id[:8] in html
     store = out.read_text(encoding="utf-8")
     links = {h for h in sections(out).hrefs if not h.startswith("#")}
     assert links == {p.name for p in expected}
     for r in records:  # the name links to the page, the id to the section
-        key = r["id"][:8]
+        key = r.id[:8]
         row = store[store.index(f'<tr id="row-{key}">') :]
-        name = f"{slug(r['name'])}-{key}.html"
+        name = f"{slug(r.name)}-{key}.html"
         assert row.split("<b>", 1)[0].endswith(f'<a href="{name}">'), key
         assert f'<a class="small mono" href="#run-{key}"' in row.split("</tr>", 1)[0]
 
@@ -461,7 +463,7 @@ def test_run_pages_are_written_beside_and_linked(tmp_path, capsys):
 def test_run_pages_overwrite_rules(tmp_path):
     records = story_records(repeats=1)
     out = tmp_path / "all.html"
-    mine = tmp_path / f"{slug(records[2]['name'])}-{records[2]['id'][:8]}.html"
+    mine = tmp_path / f"{slug(records[2].name)}-{records[2].id[:8]}.html"
     mine.write_text("mine", encoding="utf-8")
     with pytest.raises(ReportExistsError, match=rf"{mine.name}.*--force \(CLI\) or overwrite=True"):
         report(runs=records, out=out, run_pages=True)

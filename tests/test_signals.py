@@ -60,9 +60,9 @@ def test_killed_process_leaves_a_checkpoint_read_back_as_interrupted(tmp_path):
     proc.wait(timeout=10)
     time.sleep(0.5)  # > 2 x checkpoint interval: the heartbeat is stale
     rec = footprint.Store(tmp_path).get(run_id[:8])
-    assert rec["status"] == "interrupted"
-    assert rec["energy_kwh"] * 3.6e6 >= 100 * 0.5  # measured up to the last checkpoint
-    assert any("last checkpoint" in n for n in rec["notes"])
+    assert rec.status == "interrupted"
+    assert rec.energy_kwh * 3.6e6 >= 100 * 0.5  # measured up to the last checkpoint
+    assert any("last checkpoint" in n for n in rec.notes)
 
 
 def test_sigint_in_the_child_is_keyboard_interrupt_and_saved(tmp_path):

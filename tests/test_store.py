@@ -12,14 +12,18 @@ import pytest
 
 import footprint
 from footprint.errors import FootprintWarning, RunNotFoundError, StoreError
-from footprint.record import SCHEMA_VERSION, RecordError, upgrade
+from footprint.record import SCHEMA_VERSION, RecordError, RunRecord, new_record, upgrade
 from footprint.store import Store, resolve_stale
 
 
-def record(run_id: str, started: str = "2026-11-01T10:00:00+00:00", **extra) -> dict:
+def record_dict(run_id: str, started: str = "2026-11-01T10:00:00+00:00", **extra) -> dict:
     base = {"schema_version": 1, "id": run_id, "name": "r", "started_at": started}
     base.update(extra)
     return base
+
+
+def record(run_id: str, started: str = "2026-11-01T10:00:00+00:00", **extra) -> RunRecord:
+    return new_record(id=run_id, name="r", started_at=started, **extra)
 
 
 def _writer(path: str, worker: int) -> None:
@@ -38,7 +42,7 @@ def test_many_processes_write_at_once_and_every_record_is_whole(tmp_path):
         assert p.exitcode == 0
     recs = Store(tmp_path).records()
     assert len(recs) == 120
-    assert sorted({round(r["energy_kwh"] - int(r["energy_kwh"]), 2) for r in recs})[-1] == 0.19
+    assert sorted({round(r.energy_kwh - int(r.energy_kwh), 2) for r in recs})[-1] == 0.19
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
@@ -47,9 +51,9 @@ def test_corrupt_and_truncated_files_are_skipped_with_a_warning(tmp_path):
     st.save(record("a" * 32))
     (tmp_path / ("b" * 32 + ".json")).write_text('{"schema_version": 1, "id": "bbb", "sta')
     (tmp_path / ("c" * 32 + ".json")).write_text("[]")
-    with pytest.warns(FootprintWarning, match="skipping unreadable run file") as caught:
+    with pytest.warns(FootprintWarning, match="skipping run file") as caught:
         recs = st.records()
-    assert [r["id"] for r in recs] == ["a" * 32]
+    assert [r.id for r in recs] == ["a" * 32]
     assert len(caught) == 2
 
 
@@ -57,8 +61,8 @@ def test_records_newest_first_and_prefix_resolution(tmp_path):
     st = Store(tmp_path)
     st.save(record("abc1" + "0" * 28, started="2026-11-01T10:00:00+00:00"))
     st.save(record("abc2" + "0" * 28, started="2026-11-02T10:00:00+00:00"))
-    assert [r["id"][:4] for r in st.records()] == ["abc2", "abc1"]
-    assert st.get("abc1")["id"].startswith("abc1")
+    assert [r.id[:4] for r in st.records()] == ["abc2", "abc1"]
+    assert st.get("abc1").id.startswith("abc1")
     with pytest.raises(RunNotFoundError, match="ambiguous"):
         st.get("abc")
     with pytest.raises(RunNotFoundError, match="no run 'zzz'"):
@@ -82,7 +86,7 @@ def test_default_store_comes_from_environment(tmp_path, monkeypatch):
 
 
 def test_upgrade_fills_optional_fields_and_refuses_newer_versions():
-    old = upgrade({"id": "x", "started_at": "2026-01-01T00:00:00+00:00"})
+    old = upgrade({"id": "a" * 32, "started_at": "2026-01-01T00:00:00+00:00"})
     assert old["schema_version"] == SCHEMA_VERSION
     assert old["devices"] == [] and old["emissions_kg"] is None and old["status"] == "completed"
     with pytest.raises(RecordError, match="newer than this footprint"):
@@ -93,21 +97,19 @@ def test_upgrade_fills_optional_fields_and_refuses_newer_versions():
 
 def test_stale_running_record_reads_as_interrupted():
     beat = datetime.now(timezone.utc) - timedelta(seconds=500)
-    rec = upgrade(
-        record(
-            "x",
-            status="running",
-            heartbeat_at=beat.isoformat(),
-            checkpoint_interval_s=60,
-            pid=2**22 + 12345,  # no such process
-            host={"hostname": os.uname().nodename},
-        )
+    rec = record(
+        "e" * 32,
+        status="running",
+        heartbeat_at=beat.isoformat(),
+        checkpoint_interval_s=60,
+        pid=2**22 + 12345,  # no such process
+        host={"hostname": os.uname().nodename},
     )
-    assert resolve_stale(rec)["status"] == "interrupted"
-    fresh = dict(rec, heartbeat_at=datetime.now(timezone.utc).isoformat())
-    assert resolve_stale(fresh)["status"] == "running"
-    alive = dict(rec, pid=os.getpid(), pid_create_time=None)
-    assert resolve_stale(alive)["status"] == "running"
+    assert resolve_stale(rec).status == "interrupted"
+    fresh = rec.replace(heartbeat_at=datetime.now(timezone.utc).isoformat())
+    assert resolve_stale(fresh).status == "running"
+    alive = rec.replace(pid=os.getpid(), pid_create_time=None)
+    assert resolve_stale(alive).status == "running"
 
 
 def test_load_runs_dataframe(tmp_path):
@@ -145,9 +147,9 @@ def test_saved_file_is_plain_json(tmp_path):
 def test_valid_json_with_wrong_types_is_skipped_not_a_crash(tmp_path, damage):
     st = Store(tmp_path)
     st.save(record("a" * 32))
-    (tmp_path / ("b" * 32 + ".json")).write_text(json.dumps(record("b" * 32, **damage)))
-    with pytest.warns(FootprintWarning, match="skipping unreadable run file"):
-        assert [r["id"] for r in st.records()] == ["a" * 32]
+    (tmp_path / ("b" * 32 + ".json")).write_text(json.dumps(record_dict("b" * 32, **damage)))
+    with pytest.warns(FootprintWarning, match="skipping run file"):
+        assert [r.id for r in st.records()] == ["a" * 32]
     with pytest.warns(FootprintWarning):
         assert len(footprint.load_runs(tmp_path)) == 1
 
@@ -156,15 +158,13 @@ def test_a_recycled_pid_does_not_keep_a_dead_run_running():
     from footprint.store import process_create_time
 
     beat = datetime.now(timezone.utc) - timedelta(seconds=500)
-    rec = upgrade(
-        record(
-            "x",
-            status="running",
-            heartbeat_at=beat.isoformat(),
-            checkpoint_interval_s=60,
-            pid=os.getpid(),  # alive, but not the process that wrote the record
-            pid_create_time=process_create_time() - 3600,
-            host={"hostname": os.uname().nodename},
-        )
+    rec = record(
+        "f" * 32,
+        status="running",
+        heartbeat_at=beat.isoformat(),
+        checkpoint_interval_s=60,
+        pid=os.getpid(),  # alive, but not the process that wrote the record
+        pid_create_time=process_create_time() - 3600,
+        host={"hostname": os.uname().nodename},
     )
-    assert resolve_stale(rec)["status"] == "interrupted"
+    assert resolve_stale(rec).status == "interrupted"

@@ -15,6 +15,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from footprint import units
 from footprint.carbon import embodied as _embodied
@@ -27,6 +28,9 @@ from footprint.carbon.regions import (
 )
 from footprint.carbon.regions import carbon_intensity as table_intensity
 from footprint.errors import FootprintWarning, RegionError, UsageError
+
+if TYPE_CHECKING:
+    from footprint.record import RunRecord
 
 NOTE_PREFIX = "carbon: "
 NO_REGION_NOTE = (
@@ -210,16 +214,6 @@ def _zone_mismatch(zone: str | None, code: str | None) -> str | None:
     )
 
 
-def run_pue(record: Mapping) -> float:
-    """The PUE a finished run's emissions used: its ``carbon`` provenance, else the record's
-    top-level ``pue`` (imported runs from before their import recorded a ``carbon`` field)."""
-    carbon = record.get("carbon") or {}
-    for value in (carbon.get("pue"), record.get("pue")):
-        if value is not None:
-            return float(value)
-    return 1.0
-
-
 def emissions_for(
     record: Mapping, setup: CarbonSetup | None = None, *, strict: bool = False
 ) -> dict:
@@ -303,14 +297,14 @@ def emissions_for(
 
 
 def recompute(
-    record: Mapping,
+    record: RunRecord | Mapping[str, Any],
     intensity_csv: str | os.PathLike | None = None,
     *,
     carbon_intensity: float | None = None,
     region: str | None = None,
     pue: float | str | None = None,
     intensity_basis: str = "life-cycle",
-) -> dict:
+) -> RunRecord:
     """A copy of a finished run's record with its emissions recomputed.
 
     Typical use: hourly data arrives after the run (``intensity_csv``), integrated against the
@@ -319,22 +313,25 @@ def recompute(
     kept. Raises RegionError (CoverageError) when ``intensity_csv`` does not cover the run,
     rather than returning a record with its emissions emptied.
     """
-    old = record.get("carbon") or {}
+    from footprint.record import RunRecord, as_record
+
+    record = as_record(record)
+    old = record.carbon
     if intensity_csv is None and carbon_intensity is None and region is None:
         raise RegionError(
             "nothing to recompute with: pass intensity_csv=, carbon_intensity= or region="
         )
-    old_pue = run_pue(record)
+    old_pue = record.effective_pue
     setup = resolve(
-        region=region if region is not None else (old.get("region") or record.get("region")),
+        region=region if region is not None else ((old.region if old else None) or record.region),
         carbon_intensity=carbon_intensity,
         pue=pue if pue is not None else old_pue,
         intensity_csv=intensity_csv,
         intensity_basis=intensity_basis,
-        embodied=(old.get("embodied") or {}).get("config"),
+        embodied=(old.embodied or {}).get("config") if old else None,
     )
     if pue is None:  # the run's PUE is kept, with where it came from
-        source = old.get("pue_source") or (
+        source = (old.pue_source if old else None) or (
             _pue.DEFAULT_SOURCE if old_pue == 1.0 else "as recorded with the run (its pue field)"
         )
         setup = CarbonSetup(
@@ -346,10 +343,8 @@ def recompute(
             setup.embodied,
             setup.notes,
         )
-    new = copy.deepcopy(dict(record))
-    new["notes"] = [n for n in new.get("notes") or [] if not str(n).startswith(NOTE_PREFIX)]
+    new = record.to_dict()
+    new["notes"] = [n for n in new["notes"] if not n.startswith(NOTE_PREFIX)]
     new.update(emissions_for(new, setup, strict=True))
-    new["notes"].append(
-        f"{NOTE_PREFIX}recomputed (previous emissions_kg: {record.get('emissions_kg')!r})"
-    )
-    return new
+    new["notes"].append(f"{NOTE_PREFIX}recomputed (previous emissions_kg: {record.emissions_kg!r})")
+    return RunRecord.from_dict(new)

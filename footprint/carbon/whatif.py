@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from footprint.carbon.model import run_pue
 from footprint.carbon.regions import canonical_region, carbon_intensity, list_regions
-from footprint.errors import RegionError
+from footprint.record import RunRecord, as_record
 
 #: Kinds of intensity that come from footprint's tables (the others: user, hourly, imported).
 TABLE_KINDS = ("country", "subregion", "zone", "cloud")
 
 
-def used_table_value(record: Mapping, g_per_kwh: float) -> bool:
+def used_table_value(record: RunRecord, g_per_kwh: float) -> bool:
     """True when the run's emissions used this table figure for its own region (not a
     user-given value, an intensity file, another tool's figure, or an older table's value)."""
-    carbon = record.get("carbon") or {}
-    applied = record.get("carbon_intensity_g_per_kwh")
+    carbon = record.carbon
+    applied = record.carbon_intensity_g_per_kwh
     return (
-        carbon.get("kind") in TABLE_KINDS
-        and not carbon.get("hourly")
+        carbon is not None
+        and carbon.kind in TABLE_KINDS
+        and not carbon.hourly
         and applied is not None
         and math.isclose(float(applied), g_per_kwh, rel_tol=1e-9)
     )
 
 
 def whatif(
-    record: Mapping,
+    record: RunRecord | Mapping[str, Any],
     regions: Sequence[str] | None = None,
     *,
     kinds: Sequence[str] | None = None,
@@ -42,12 +43,10 @@ def whatif(
     Uses the tables' annual figures, even if the run itself used an hourly file; the PUE is the
     run's (an imported run's included).
     """
-    energy_kwh = record.get("energy_kwh")
-    if energy_kwh is None:
-        raise RegionError("the run has no energy_kwh: nothing to compare")
-    carbon = record.get("carbon") or {}
-    pue = run_pue(record)
-    own = carbon.get("region") or record.get("region")
+    record = as_record(record)
+    energy_kwh = record.energy_kwh
+    pue = record.effective_pue
+    own = (record.carbon.region if record.carbon else None) or record.region
     if regions is None:
         codes = [row["region"] for row in list_regions(tuple(kinds) if kinds else None)]
     else:

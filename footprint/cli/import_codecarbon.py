@@ -69,6 +69,6 @@ def register(app: typer.Typer) -> None:
             counts=parse_pairs("--count", count),
             metrics=parse_pairs("--metric", metric),
         )
-        names = ", ".join(f"{r['name']} ({r['id'][:8]})" for r in records)
+        names = ", ".join(f"{r.name} ({r.id[:8]})" for r in records)
         print(f"imported {len(records)} run(s) into {Store(store).path}: {names}")
         return 0

@@ -61,15 +61,16 @@ def register(app: typer.Typer) -> None:
             pue=pue_value,
             intensity_basis=basis,
         )
-        intensity = new["carbon_intensity_g_per_kwh"]
+        intensity = new.carbon_intensity_g_per_kwh
+        source = new.carbon.source if new.carbon else None
         line = (
-            f"run {new['id'][:8]}: {fmt_emissions(record.get('emissions_kg'))} -> "
-            f"{fmt_emissions(new['emissions_kg'])} CO2e"
-            + (f" at {intensity:.1f} g/kWh ({new['carbon']['source']})" if intensity else "")
+            f"run {new.id[:8]}: {fmt_emissions(record.emissions_kg)} -> "
+            f"{fmt_emissions(new.emissions_kg)} CO2e"
+            + (f" at {intensity:.1f} g/kWh ({source})" if intensity else "")
         )
         print(line)
-        for note in new["notes"]:
-            if note.startswith("carbon: ") and note not in (record.get("notes") or []):
+        for note in new.notes:
+            if note.startswith("carbon: ") and note not in record.notes:
                 print(f"  {note}")
         if dry_run:
             print("  (dry run: not saved)")

@@ -15,9 +15,9 @@ from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_
 
 def summary_line(run) -> str:
     """The one line printed after a run: what, how much, how it was known, where it is."""
-    rec = run.to_dict()
-    measured = [d["id"] for d in rec["devices"] if d["measured"]]
-    estimated = [d["id"] for d in rec["devices"] if not d["measured"]]
+    rec = run.record
+    measured = [d.id for d in rec.devices if d.measured]
+    estimated = [d.id for d in rec.devices if not d.measured]
     how = "; ".join(
         part
         for part in (
@@ -26,16 +26,16 @@ def summary_line(run) -> str:
         )
         if part
     )
-    if rec["emissions_kg"] is not None:
-        carbon = f"{fmt_emissions(rec['emissions_kg'])} CO2e"
-        if rec.get("region"):
-            carbon += f" ({rec['region']}, {rec['carbon_intensity_g_per_kwh']:.0f} g/kWh)"
+    if rec.emissions_kg is not None:
+        carbon = f"{fmt_emissions(rec.emissions_kg)} CO2e"
+        if rec.region:
+            carbon += f" ({rec.region}, {rec.carbon_intensity_g_per_kwh or 0:.0f} g/kWh)"
     else:
         carbon = "CO2e not computed (no --region or --carbon-intensity)"
-    where = f"saved as {rec['id'][:8]} in {run.path.parent}" if run.path else "not saved"
+    where = f"saved as {rec.id[:8]} in {run.path.parent}" if run.path else "not saved"
     return (
-        f"footprint: {rec['name']!r} {rec['status']} in {fmt_duration(rec['duration_s'])}: "
-        f"{fmt_kwh(rec['energy_kwh'])} ({how or 'no devices'}), {carbon}; {where}"
+        f"footprint: {rec.name!r} {rec.status} in {fmt_duration(rec.duration_s)}: "
+        f"{fmt_kwh(rec.energy_kwh)} ({how or 'no devices'}), {carbon}; {where}"
     )
 
 

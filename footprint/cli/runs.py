@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
                 "model",
                 "variant",
             )
-            json.dump([{k: r.get(k) for k in keys} for r in records], sys.stdout, indent=2)
+            json.dump([{k: getattr(r, k) for k in keys} for r in records], sys.stdout, indent=2)
             print()
             return 0
         if not records:
@@ -71,15 +71,15 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, justify=justify, no_wrap=not wrap, overflow="fold")
         for r in records:
             table.add_row(
-                r["id"][:8],
-                r["name"],
-                r["status"],
-                r["started_at"][:19].replace("T", " "),
-                fmt_duration(r["duration_s"]),
-                fmt_kwh(r["energy_kwh"]),
-                fmt_emissions(r["emissions_kg"]),
-                r["region"] or "-",
-                measured_label(r["devices"]),
+                r.id[:8],
+                r.name,
+                r.status,
+                r.started_at[:19].replace("T", " "),
+                fmt_duration(r.duration_s),
+                fmt_kwh(r.energy_kwh),
+                fmt_emissions(r.emissions_kg),
+                r.region or "-",
+                measured_label(r.devices),
             )
         # Piped output is not cut to 80 columns: ids must survive `| grep`.
         width = None if sys.stdout.isatty() else 200

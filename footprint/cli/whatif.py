@@ -48,18 +48,18 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from footprint.carbon.model import run_pue
+        from footprint.record import CarbonRecord
 
-        carbon = record.get("carbon") or {}
-        applied = record.get("carbon_intensity_g_per_kwh")
-        how = carbon.get("kind") or "unknown"
-        if carbon.get("hourly"):
+        carbon = record.carbon or CarbonRecord()
+        applied = record.carbon_intensity_g_per_kwh
+        how = carbon.kind or "unknown"
+        if carbon.hourly:
             how = "hourly file"
         elif how == "user":
             how = "user-given"
         table = Table(
-            title=f"run {record['id'][:8]} ({record.get('name')}): "
-            f"{fmt_kwh(record['energy_kwh'])} IT energy, PUE {run_pue(record):g}",
+            title=f"run {record.id[:8]} ({record.name}): "
+            f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}",
             title_justify="left",
         )
         for col, justify in (
@@ -94,10 +94,10 @@ def register(app: typer.Typer) -> None:
                 "(shown as 'run: ...')"
             )
         if applied is not None and not any(r["this_run"] for r in rows):
-            source = carbon.get("source") or how
+            source = carbon.source or how
             print(
                 f"this run: {applied:.1f} g/kWh ({source}) -> "
-                f"{fmt_emissions(record.get('emissions_kg'))} CO2e"
+                f"{fmt_emissions(record.emissions_kg)} CO2e"
             )
         print(
             "annual table figures, even if the run used hourly data; bases differ between "

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from footprint.errors import FootprintError, StoreError, UsageError
-from footprint.units import J_PER_KWH, J_PER_WH
+from footprint.units import J_PER_WH
 
 if TYPE_CHECKING:
     from footprint.ranking import Board
+    from footprint.record import RunRecord
 
 __all__ = [
     "BASELINE",
@@ -228,43 +229,34 @@ def _is_footprint_report(path: Path) -> bool:
 # --- reading the results ----------------------------------------------------------------------
 
 
-def describe_energy(record: dict) -> tuple[str, list[str]]:
+def describe_energy(record: RunRecord) -> tuple[str, list[str]]:
     """("measured" | "estimated" | "mixed" | "none", lines saying how) for one run's record.
 
     One line per device (its method, and for estimates the numbers they rest on), then one per
     source that could not be used and why (NVML, RAPL).
     """
-    devices = record.get("devices") or []
-    flags = {bool(d.get("measured")) for d in devices}
-    label = (
-        "none"
-        if not flags
-        else "measured"
-        if flags == {True}
-        else "estimated"
-        if flags == {False}
-        else "mixed"
-    )
+    from footprint.formatting import measured_label
+
     lines = []
-    for d in devices:
-        how = "measured" if d.get("measured") else "estimated"
-        detail = d.get("details") or {}
+    for d in record.devices:
+        how = "measured" if d.measured else "estimated"
+        detail = d.details
         extra = ""
-        if d.get("method") == "estimate:tdp-x-utilisation":
+        if d.method == "estimate:tdp-x-utilisation":
             extra = (
                 f": {detail.get('max_power_w', '?')} W at full load ({detail.get('tdp_source')})"
                 f" x CPU utilisation ({detail.get('utilisation')})"
             )
-        elif d.get("method") == "estimate:ram-w-per-gb":
+        elif d.method == "estimate:ram-w-per-gb":
             extra = f": {detail.get('w_per_gb')} W per GB in use ({detail.get('scope')})"
-        lines.append(f"{d.get('id')}: {how}, {d.get('method')}{extra}")
-    for source in record.get("sources") or []:
-        if not source.get("available"):
-            lines.append(f"{source.get('source')}: not available ({source.get('summary')})")
-    return label, lines
+        lines.append(f"{d.id}: {how}, {d.method}{extra}")
+    for source in record.sources:
+        if not source.available:
+            lines.append(f"{source.source}: not available ({source.summary})")
+    return measured_label(record.devices), lines
 
 
-def build_costs(records: Sequence[dict], inference_board: Board) -> list[dict[str, Any]]:
+def build_costs(records: Sequence[RunRecord], inference_board: Board) -> list[dict[str, Any]]:
     """One-off energy to produce each variant, and the queries after which it has paid off.
 
     Every variant needs the full model's training; int8/bf16/pruned add their compression step,
@@ -278,14 +270,14 @@ def build_costs(records: Sequence[dict], inference_board: Board) -> list[dict[st
     train: dict[str, float] = {}
     extra: dict[str, float] = {}
     for r in records:
-        if r.get("status") != "completed":
+        if r.status != "completed":
             continue
-        step = (r.get("tags") or {}).get("demo_step")
-        energy_j = r["energy_kwh"] * J_PER_KWH
-        if step == "train" and r.get("variant") == BASELINE:
+        step = r.tags.get("demo_step")
+        energy_j = r.energy_j
+        if step == "train" and r.variant == BASELINE:
             train[BASELINE] = train.get(BASELINE, 0.0) + energy_j
-        elif step in ("train", "compress"):
-            extra[r["variant"]] = extra.get(r["variant"], 0.0) + energy_j
+        elif step in ("train", "compress") and r.variant is not None:
+            extra[r.variant] = extra.get(r.variant, 0.0) + energy_j
     if BASELINE not in train:
         return []
     per_query = {
@@ -506,8 +498,8 @@ def run_demo(
     )
     if progress is not None:
         progress("done", "", n_steps, n_steps)
-    label, lines = describe_energy(full_run.to_dict())
-    emitted = [r["emissions_kg"] for r in records if r.get("emissions_kg") is not None]
+    label, lines = describe_energy(full_run.record)
+    emitted = [r.emissions_kg for r in records if r.emissions_kg is not None]
     return DemoResult(
         store=store_path,
         out=target,
@@ -522,7 +514,7 @@ def run_demo(
         inference_board=inference_board,
         training_board=training_board,
         costs=build_costs(records, inference_board),
-        total_energy_kwh=math.fsum(r["energy_kwh"] for r in records),
+        total_energy_kwh=math.fsum(r.energy_kwh for r in records),
         total_emissions_kg=math.fsum(emitted) if emitted else None,
     )
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from footprint.importers import ImportFormatError
-from footprint.record import SCHEMA_VERSION, check_number, upgrade
+from footprint.record import RecordError, RunRecord, check_number, new_record
 from footprint.units import J_PER_KWH
 
 METHOD = "imported:codecarbon"
@@ -154,7 +154,6 @@ def _record(
         "pue",
     )
     record = {
-        "schema_version": SCHEMA_VERSION,
         "id": uuid.uuid5(_NAMESPACE, f"codecarbon:{key}").hex,
         "name": (row.get("project_name") or "").strip() or "codecarbon",
         "status": "completed",
@@ -195,7 +194,7 @@ def _record(
         },
     }
     record.update(extra)
-    return upgrade(record)
+    return record
 
 
 def _region(row: dict) -> tuple[str | None, str | None]:
@@ -257,7 +256,7 @@ def read_codecarbon_csv(
     counts: dict[str, float] | None = None,
     metrics: dict[str, float] | None = None,
     higher_is_better: dict[str, bool] | None = None,
-) -> list[dict]:
+) -> list[RunRecord]:
     """The runs in a CodeCarbon ``emissions.csv`` as footprint records (not saved).
 
     ``tz`` is the zone CodeCarbon's naive timestamps are in (default: this machine's).
@@ -303,17 +302,21 @@ def read_codecarbon_csv(
         duration_s = _number(row, "duration", where)
         if key not in latest or duration_s >= latest[key][0]:
             latest[key] = (duration_s, line, row)
-    records = [
-        _record(row, f"{source}, line {line}", source, line, zone, tz_label, extra)
-        for _, line, row in sorted(latest.values(), key=lambda item: item[1])
-    ]
-    skipped = len(rows) - len(records)
-    if skipped:
-        for r in records:
-            r["notes"].append(
+    kept = sorted(latest.values(), key=lambda item: item[1])
+    skipped = len(rows) - len(kept)
+    records = []
+    for _, line, row in kept:
+        where = f"{source}, line {line}"
+        data = _record(row, where, source, line, zone, tz_label, extra)
+        if skipped:
+            data["notes"].append(
                 f"{skipped} earlier cumulative row(s) of the same CodeCarbon run(s) in "
                 f"{source.name} (written by flush()) were not imported as separate runs"
             )
+        try:
+            records.append(new_record(**data))
+        except RecordError as exc:
+            raise ImportFormatError(f"{where}: {exc}") from exc
     return records
 
 
@@ -322,7 +325,7 @@ def import_codecarbon(
     *,
     store: str | os.PathLike | None = None,
     **options: Any,
-) -> list[dict]:
+) -> list[RunRecord]:
     """Read a CodeCarbon ``emissions.csv`` and save its runs in ``store``; return the records.
 
     ``options`` are those of :func:`read_codecarbon_csv`. Importing a file again updates the

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from footprint.files import write_atomic
+from footprint.record import RunRecord
 from footprint.reporting.data import (
     DEFAULT_OUT,
     ReportError,
@@ -32,7 +33,7 @@ __all__ = [
 
 
 def report(
-    runs: Sequence[str | dict] | None = None,
+    runs: Sequence[str | RunRecord | dict] | None = None,
     out: str | os.PathLike | None = "reports/footprint-report.html",
     task: str | None = None,
     store: str | os.PathLike | None = None,
@@ -44,7 +45,8 @@ def report(
     """Write a self-contained HTML report and return its path.
 
     ``runs``: None for every run of ``store`` (default ``$FOOTPRINT_DIR`` or
-    ``./footprint-runs``), or a list of run ids / unique prefixes and/or record dicts. One run
+    ``./footprint-runs``), or a list of run ids / unique prefixes and/or records (typed, or dicts
+    in any schema version). One run
     gives a run page; several give a comparison page with a leaderboard when ``quality`` and
     ``per`` are given or can be inferred from the runs' metrics and counts (the page says how).
     ``task`` keeps one task's runs. ``out``: the file to write; ``None`` picks
@@ -72,7 +74,7 @@ def report(
 
 
 def write_report(
-    runs: Sequence[str | dict] | None = None,
+    runs: Sequence[str | RunRecord | dict] | None = None,
     out: str | os.PathLike | None = "reports/footprint-report.html",
     *,
     task: str | None = None,
@@ -87,8 +89,8 @@ def write_report(
     target = default_out(records) if out is None else Path(out)
     single = len(records) == 1 and task is None and quality is None and per is None
     # the runs a comparison page shows get their own pages (a run page is its run's page)
-    shown = [] if single or not run_pages else [r for r in records if task in (None, r["task"])]
-    pages = {r["id"]: target.parent / default_out([r]).name for r in shown}
+    shown = [] if single or not run_pages else [r for r in records if task in (None, r.task)]
+    pages = {r.id: target.parent / default_out([r]).name for r in shown}
     if any(p.name == target.name for p in pages.values()):
         raise ReportError(
             f"{str(target)!r} is also the name of a run's own page: choose another -o/--out"
@@ -131,7 +133,7 @@ def write_report(
     if pages:
         from footprint.reporting import render
 
-        by_id = {r["id"]: r for r in shown}
+        by_id = {r.id: r for r in shown}
         for run_id, path in pages.items():
             _write(path, render.run_page(by_id[run_id]))
             written.append(path)
@@ -140,7 +142,7 @@ def write_report(
 
 
 def render_html(
-    records: Sequence[dict],
+    records: Sequence[RunRecord],
     *,
     task: str | None = None,
     quality: str | None = None,

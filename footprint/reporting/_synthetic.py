@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from footprint import carbon
-from footprint.record import upgrade
+from footprint.record import RunRecord, new_record
 
 _HOST = {
     "hostname": "gpu-node-07",
@@ -163,10 +163,10 @@ def make_record(
     }
     setup = carbon.resolve(region=region, pue=pue, embodied=embodied)
     record.update(carbon.emissions_for(record, setup))
-    return upgrade(record)
+    return new_record(**record)
 
 
-def story_records(repeats: int = 3) -> list[dict]:
+def story_records(repeats: int = 3) -> list[RunRecord]:
     """The compressed-versus-full story: an fp32 baseline, int8, bf16, pruned and a distilled
     student, ``repeats`` inference runs each (task ``digits``, accuracy, queries), plus a training
     run with epochs and nested evaluation phases (it counts samples, not queries)."""
@@ -216,25 +216,25 @@ def story_records(repeats: int = 3) -> list[dict]:
     )
     # nested evaluation phases: the last 3 s of every epoch
     nested = []
-    for ph in record["phases"]:
-        a, b = ph["end_s"] - 3.0, ph["end_s"]
-        share = 3.0 / (ph["end_s"] - ph["start_s"])
+    for ph in record.phases:
+        a, b = ph.end_s - 3.0, ph.end_s
+        share = 3.0 / ph.duration_s
         nested.append(
             {
                 "name": "eval",
-                "path": ph["path"] + "/eval",
+                "path": ph.path + "/eval",
                 "start_s": a,
                 "end_s": b,
-                "energy_j": {k: v * share for k, v in ph["energy_j"].items()},
+                "energy_j": {k: v * share for k, v in ph.energy_j.items()},
                 "counts": {},
             }
         )
-    record["phases"] = sorted(record["phases"] + nested, key=lambda p: p["start_s"])
-    out.append(record)
+    phases = [p.to_dict() for p in record.phases] + nested
+    out.append(record.replace(phases=sorted(phases, key=lambda p: p["start_s"])))
     return out
 
 
-def bulk_records(n: int, seed: int = 0) -> list[dict]:
+def bulk_records(n: int, seed: int = 0) -> list[RunRecord]:
     """``n`` inference runs over a few tasks, models and variants (for the benchmark)."""
     rng = random.Random(seed)
     out = []

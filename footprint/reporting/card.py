@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 from footprint.errors import RegionError
-from footprint.record import upgrade
+from footprint.record import CarbonRecord, RunRecord, as_record
 from footprint.units import J_PER_KWH
 
 #: Values Hugging Face documents for ``training_type``.
@@ -33,16 +34,16 @@ def _plain_number(x: float) -> str:
     return text if "." in text else text + ".0"
 
 
-def _hardware(record: dict) -> str:
+def _hardware(record: RunRecord) -> str:
     """``"1 x NVIDIA A100-SXM4-40GB (GPU, measured), 1 x AMD EPYC 7763 (CPU, estimated)"``."""
     names: Counter = Counter()
     info: dict[tuple, str] = {}
-    for d in record["devices"]:
-        if d.get("kind") not in ("gpu", "cpu"):
+    for d in record.devices:
+        if d.kind not in ("gpu", "cpu"):
             continue  # memory is not "hardware used" in the sense of the card
-        key = (d.get("name") or d["id"], d["kind"])
+        key = (d.label, d.kind)
         names[key] += 1
-        how = "measured" if d.get("measured") else "estimated"
+        how = "measured" if d.measured else "estimated"
         info[key] = how if info.get(key, how) == how else "measured/estimated"
     if not names:
         return "unknown"
@@ -52,17 +53,19 @@ def _hardware(record: dict) -> str:
     )
 
 
-def _location(record: dict) -> str:
-    carbon = record.get("carbon") or {}
-    region, name = record.get("region"), carbon.get("name")
+def _location(record: RunRecord) -> str:
+    region, name = record.region, record.carbon.name if record.carbon else None
     if region and name and name != region:
         return f"{name} ({region})"
     if region:
         return str(region)
-    return f"unspecified (carbon intensity {record['carbon_intensity_g_per_kwh']:g} g CO2e/kWh)"
+    intensity = record.carbon_intensity_g_per_kwh
+    return f"unspecified (carbon intensity {intensity or 0:g} g CO2e/kWh)"
 
 
-def co2_eq_emissions(record: dict, training_type: str | None = None) -> dict:
+def co2_eq_emissions(
+    record: RunRecord | dict[str, Any], training_type: str | None = None
+) -> dict[str, Any]:
     """The ``co2_eq_emissions`` metadata of a run, as Hugging Face documents it.
 
     ``training_type``: given here, else the run's tag ``training_type``, else ``"pre-training"``.
@@ -71,16 +74,16 @@ def co2_eq_emissions(record: dict, training_type: str | None = None) -> dict:
     """
     from footprint import __version__
 
-    r = upgrade(record)
-    if r["emissions_kg"] is None:
+    r = as_record(record)
+    if r.emissions_kg is None:
         raise RegionError(
-            f"run {r['id'][:8]} ({r['name']!r}) has no emissions (no region or carbon intensity "
-            f"was given): add one with `footprint recompute {r['id'][:8]} --region CODE`, or "
+            f"run {r.id[:8]} ({r.name!r}) has no emissions (no region or carbon intensity "
+            f"was given): add one with `footprint recompute {r.id[:8]} --region CODE`, or "
             "track(region=...) next time"
         )
-    tt = training_type or r["tags"].get("training_type") or "pre-training"
+    tt = training_type or r.tags.get("training_type") or "pre-training"
     return {
-        "emissions": _grams(r["emissions_kg"]),
+        "emissions": _grams(r.emissions_kg),
         "source": f"footprint {__version__}",
         "training_type": str(tt),
         "geographical_location": _location(r),
@@ -88,9 +91,9 @@ def co2_eq_emissions(record: dict, training_type: str | None = None) -> dict:
     }
 
 
-def _measured_sentence(record: dict) -> str:
-    measured = sorted({d["id"] for d in record["devices"] if d.get("measured")})
-    estimated = sorted({d["id"] for d in record["devices"] if not d.get("measured")})
+def _measured_sentence(record: RunRecord) -> str:
+    measured = sorted({d.id for d in record.devices if d.measured})
+    estimated = sorted({d.id for d in record.devices if not d.measured})
     parts = []
     if measured:
         parts.append(f"measured for {', '.join(measured)}")
@@ -99,34 +102,34 @@ def _measured_sentence(record: dict) -> str:
     return "Energy was " + " and ".join(parts) + "." if parts else ""
 
 
-def card(record: dict, training_type: str | None = None) -> str:
+def card(record: RunRecord | dict[str, Any], training_type: str | None = None) -> str:
     """The snippet to paste into a model card: the YAML metadata block and a short paragraph."""
-    r = upgrade(record)
+    r = as_record(record)
     meta = co2_eq_emissions(r, training_type)
-    carbon = r.get("carbon") or {}
+    carbon = r.carbon or CarbonRecord()
     lines = ["---", "co2_eq_emissions:"]
     for key, value in meta.items():
         text = _plain_number(value) if isinstance(value, float) else json.dumps(value)
         lines.append(f"  {key}: {text}")
     lines.append("---")
-    hours = r["duration_s"] / 3600
-    energy_kwh = r["energy_kwh"]
-    source = carbon.get("source") or carbon.get("kind") or "the given value"
-    year = f", {carbon['year']}" if carbon.get("year") else ""
-    basis = f", {carbon['basis']}" if carbon.get("basis") else ""
+    hours = r.duration_s / 3600
+    energy_kwh = r.energy_kwh
+    source = carbon.source or carbon.kind or "the given value"
+    year = f", {carbon.year}" if carbon.year else ""
+    basis = f", {carbon.basis}" if carbon.basis else ""
     embodied = ""
-    if r["embodied_emissions_kg"] is not None:
+    if r.embodied_emissions_kg is not None:
         embodied = (
             f" Embodied (manufacturing) emissions amortised over the run: "
-            f"{r['embodied_emissions_kg'] * 1000:.3g} g CO2e, not included above."
+            f"{r.embodied_emissions_kg * 1000:.3g} g CO2e, not included above."
         )
     paragraph = (
         "## Environmental impact\n\n"
-        f"The {meta['training_type']} run {r['name']!r} emitted **{meta['emissions']:.4g} g "
+        f"The {meta['training_type']} run {r.name!r} emitted **{meta['emissions']:.4g} g "
         f"CO2e**, using {energy_kwh:.4g} kWh of IT energy ({energy_kwh * J_PER_KWH:,.0f} J) "
         f"over {hours:.3g} h on {meta['hardware_used']}, in {meta['geographical_location']}. "
-        f"Carbon intensity: {r['carbon_intensity_g_per_kwh']:.4g} g CO2e/kWh ({source}{year}"
-        f"{basis}); PUE {r['pue']:g}. {_measured_sentence(r)}{embodied} "
+        f"Carbon intensity: {r.carbon_intensity_g_per_kwh or 0:.4g} g CO2e/kWh ({source}{year}"
+        f"{basis}); PUE {r.pue:g}. {_measured_sentence(r)}{embodied} "
         f"Measured with {meta['source']}."
     )
     return "\n".join(lines) + "\n\n" + paragraph + "\n"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from footprint.errors import FootprintError, RunNotFoundError
 from footprint.formatting import measured_label
-from footprint.record import _DEFAULTS, SCHEMA_VERSION, RecordError, upgrade
-from footprint.units import J_PER_KWH, J_PER_WH
+from footprint.record import CarbonRecord, HostRecord, RecordError, RunRecord
+from footprint.units import J_PER_WH
 
 #: Regions every what-if chart shows (plus the run's own): low- and high-carbon grids people know.
 WHATIF_REGIONS = (
@@ -51,13 +51,14 @@ class ReportExistsError(ReportError, FileExistsError):
 
 
 def load_records(
-    runs: Sequence[str | dict] | None = None, store: str | os.PathLike | None = None
-) -> list[dict]:
+    runs: Sequence[str | RunRecord | dict] | None = None, store: str | os.PathLike | None = None
+) -> list[RunRecord]:
     """The records a report is about, in the order given (all runs of the store: newest first).
 
     ``runs``: None for every run of ``store``, or a list of run ids / unique id prefixes (looked
-    up in ``store``) and/or record dicts. Raises :class:`RunNotFoundError` for an unknown or
-    ambiguous id and for an empty store, :class:`ReportError` for an empty list or a bad item.
+    up in ``store``) and/or records (typed, or dicts in any schema version). Raises
+    :class:`RunNotFoundError` for an unknown or ambiguous id and for an empty store,
+    :class:`ReportError` for an empty list or a bad item.
     """
     from footprint.store import Store
 
@@ -71,17 +72,19 @@ def load_records(
                 "$FOOTPRINT_DIR) at the directory holding your runs"
             )
         return records
-    if isinstance(runs, (str, dict)) or not isinstance(runs, Iterable):
+    if isinstance(runs, (str, dict, RunRecord)) or not isinstance(runs, Iterable):
         raise ReportError(
             f"runs must be a list of run ids and/or record dicts (or None for the whole store), "
             f"got {type(runs).__name__}: wrap a single run as runs=[...]"
         )
-    out: list[dict] = []
+    out: list[RunRecord] = []
     seen: set[str] = set()
     for item in runs:
-        if isinstance(item, dict):
+        if isinstance(item, RunRecord):
+            record = item
+        elif isinstance(item, dict):
             try:
-                record = upgrade(item)
+                record = RunRecord.from_dict(item)
             except RecordError as exc:
                 raise ReportError(f"runs contains a record that cannot be read: {exc}") from exc
         elif isinstance(item, str):
@@ -91,8 +94,8 @@ def load_records(
                 f"runs items must be run ids (str) or record dicts, got {type(item).__name__}: "
                 f"{item!r}"
             )
-        if record["id"] not in seen:  # the same run named twice is shown once
-            seen.add(record["id"])
+        if record.id not in seen:  # the same run named twice is shown once
+            seen.add(record.id)
             out.append(record)
     if not out:
         raise ReportError(
@@ -107,62 +110,60 @@ def slug(text: str, limit: int = 40) -> str:
     return s[:limit].strip("-") or "run"
 
 
-def default_out(records: Sequence[dict]) -> Path:
+def default_out(records: Sequence[RunRecord]) -> Path:
     """``reports/<name>-<id8>.html`` for one run, ``reports/footprint-report.html`` for several."""
     if len(records) == 1:
         r = records[0]
-        return Path("reports") / f"{slug(r['name'])}-{r['id'][:8]}.html"
+        return Path("reports") / f"{slug(r.name)}-{r.id[:8]}.html"
     return DEFAULT_OUT
 
 
 # -- one run --------------------------------------------------------------------------------------
 
 
-def _phase_rows(record: dict) -> list[dict]:
+def _phase_rows(record: RunRecord) -> list[dict]:
     """Phases by path, in order of first start: occurrences, time and energy summed."""
     rows: dict[str, dict] = {}
-    for p in record["phases"]:
-        row = rows.get(p["path"])
+    for p in record.phases:
+        row = rows.get(p.path)
         if row is None:
-            row = rows[p["path"]] = {
-                "path": p["path"],
-                "name": p["name"],
-                "depth": p["path"].count("/"),
+            row = rows[p.path] = {
+                "path": p.path,
+                "name": p.name,
+                "depth": p.path.count("/"),
                 "occurrences": 0,
                 "duration_s": 0.0,
                 "energy_j": 0.0,
                 "energy_j_by_device": {},
                 "counts": {},
-                "start_s": p["start_s"],
+                "start_s": p.start_s,
             }
         row["occurrences"] += 1
-        row["duration_s"] += p["end_s"] - p["start_s"]
-        for dev, e in p["energy_j"].items():
+        row["duration_s"] += p.duration_s
+        for dev, e in p.energy_j.items():
             row["energy_j"] += e
             row["energy_j_by_device"][dev] = row["energy_j_by_device"].get(dev, 0.0) + e
-        for unit, n in p.get("counts", {}).items():
+        for unit, n in p.counts.items():
             row["counts"][unit] = row["counts"].get(unit, 0) + n
     return list(rows.values())
 
 
-def _timeline_stats(record: dict) -> dict[str, dict]:
-    """Per device: mean and peak of the timeline's bucket powers (W), if any."""
-    tl = record.get("timeline") or {}
-    t = tl.get("t_s") or []
+def _timeline_stats(record: RunRecord) -> dict[str, dict]:
+    """Per device: the peak of the timeline's bucket powers (W), if any."""
     out = {}
-    for dev, powers in (tl.get("power_w") or {}).items():
-        if not powers or len(t) != len(powers) + 1:
+    for dev, powers in record.timeline.power_w.items():
+        if not powers:
             continue
         out[dev] = {"peak_power_w": max(powers), "points": len(powers)}
     return out
 
 
-def _per_unit(record: dict) -> list[dict]:
+def _per_unit(record: RunRecord) -> list[dict]:
     """Energy per counted unit, by the leaderboard's rule (the phases where it was counted)."""
     from footprint.ranking import run_share
 
     rows = []
-    for unit in sorted(record["counts"]):
+    for unit in sorted(record.counts):
         share = run_share(record, unit)
         if share is None:
             continue
@@ -182,32 +183,30 @@ def _per_unit(record: dict) -> list[dict]:
     return rows
 
 
-def _whatif(record: dict, regions: Sequence[str]) -> list[dict]:
+def _whatif(record: RunRecord, regions: Sequence[str]) -> list[dict]:
     from footprint.carbon import whatif
 
-    own = (record.get("carbon") or {}).get("region")
+    own = record.carbon.region if record.carbon else None
     wanted = list(regions) + ([own] if own and own not in regions else [])
     try:
         rows = whatif(record, wanted)
     except FootprintError:
         # an own region that is not in the tables (a user intensity): compare the others
         rows = whatif(record, list(regions))
-    if record.get("carbon_intensity_g_per_kwh") is not None and not any(
-        r["this_run"] for r in rows
-    ):
+    if record.carbon_intensity_g_per_kwh is not None and not any(r["this_run"] for r in rows):
         # the run used its own figure (user value, hourly file): show it as it was applied
-        carbon = record.get("carbon") or {}
+        carbon = record.carbon or CarbonRecord()
         rows.append(
             {
-                "region": record.get("region") or "this run",
-                "name": "this run" + (f" ({carbon.get('kind')})" if carbon.get("kind") else ""),
-                "kind": carbon.get("kind"),
-                "g_per_kwh": record["carbon_intensity_g_per_kwh"],
-                "emissions_kg": record["emissions_kg"],
-                "source": carbon.get("source"),
-                "year": carbon.get("year"),
-                "basis": carbon.get("basis"),
-                "gas": carbon.get("gas"),
+                "region": record.region or "this run",
+                "name": "this run" + (f" ({carbon.kind})" if carbon.kind else ""),
+                "kind": carbon.kind,
+                "g_per_kwh": record.carbon_intensity_g_per_kwh,
+                "emissions_kg": record.emissions_kg,
+                "source": carbon.source,
+                "year": carbon.year,
+                "basis": carbon.basis,
+                "gas": carbon.gas,
                 "this_run": True,
             }
         )
@@ -232,10 +231,10 @@ _HOST_FIELDS = (
 )
 
 
-def _host_rows(host: dict) -> list[dict]:
+def _host_rows(host: HostRecord) -> list[dict]:
     rows = []
     for key, label in _HOST_FIELDS:
-        value = host.get(key)
+        value = getattr(host, key)
         if value is None or value == "":
             continue
         if key == "memory_total_bytes" and isinstance(value, (int, float)):
@@ -243,45 +242,43 @@ def _host_rows(host: dict) -> list[dict]:
         elif isinstance(value, bool):
             value = "yes" if value else "no"
         rows.append({"label": label, "value": str(value)})
-    for i, gpu in enumerate(host.get("gpus") or []):
+    for i, gpu in enumerate(host.gpus):
         extra = ", ".join(
-            f"{label} {gpu[k]}"
-            for k, label in (("driver_version", "driver"), ("uuid", "UUID"))
-            if gpu.get(k) is not None
+            f"{label} {value}"
+            for value, label in ((gpu.driver_version, "driver"), (gpu.uuid, "UUID"))
+            if value is not None
         )
         rows.append(
-            {"label": f"GPU {i}", "value": str(gpu.get("name")) + (f" ({extra})" if extra else "")}
+            {"label": f"GPU {i}", "value": str(gpu.name) + (f" ({extra})" if extra else "")}
         )
     return rows
 
 
-def _carbon_view(r: dict) -> dict:
-    """The run's carbon figures with their provenance (a current-schema record)."""
-    carbon = r.get("carbon") or {}
-    embodied = carbon.get("embodied") or {}
+def _carbon_view(r: RunRecord) -> dict:
+    """The run's carbon figures with their provenance."""
+    carbon = r.carbon or CarbonRecord()
+    facility = carbon.facility_energy_kwh
     return {
-        "region": r["region"],
-        "name": carbon.get("name"),
-        "kind": carbon.get("kind"),
-        "carbon_intensity_g_per_kwh": r["carbon_intensity_g_per_kwh"],
-        "source": carbon.get("source"),
-        "source_url": carbon.get("source_url"),
-        "year": carbon.get("year"),
-        "basis": carbon.get("basis"),
-        "gas": carbon.get("gas"),
-        "grid_region": carbon.get("grid_region"),
-        "hourly": carbon.get("hourly"),
-        "pue": r["pue"],
-        "pue_source": carbon.get("pue_source"),
-        "facility_energy_kwh": carbon.get(
-            "facility_energy_kwh", r["energy_kwh"] * (r["pue"] or 1.0)
-        ),
-        "embodied_emissions_kg": r["embodied_emissions_kg"],
-        "embodied_devices": embodied.get("devices") or [],
+        "region": r.region,
+        "name": carbon.name,
+        "kind": carbon.kind,
+        "carbon_intensity_g_per_kwh": r.carbon_intensity_g_per_kwh,
+        "source": carbon.source,
+        "source_url": carbon.source_url,
+        "year": carbon.year,
+        "basis": carbon.basis,
+        "gas": carbon.gas,
+        "grid_region": carbon.grid_region,
+        "hourly": carbon.hourly,
+        "pue": r.pue,
+        "pue_source": carbon.pue_source,
+        "facility_energy_kwh": facility if facility is not None else r.energy_kwh * r.pue,
+        "embodied_emissions_kg": r.embodied_emissions_kg,
+        "embodied_devices": carbon.embodied_devices,
     }
 
 
-def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) -> dict:
+def run_view(record: RunRecord, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) -> dict:
     """Everything a run page shows, as plain data (energies in J/kWh, powers in W, times in s).
 
     Keys: the record's identity fields; ``energy_j``/``energy_kwh``, ``emissions_kg``,
@@ -293,16 +290,16 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
     """
     from footprint.carbon import equivalents
 
-    r = upgrade(record)
-    energy_j = r["energy_kwh"] * J_PER_KWH
-    duration_s = r["duration_s"]
-    device_total_j = math.fsum(d["energy_j"] for d in r["devices"])
+    r = record
+    energy_j = r.energy_j
+    duration_s = r.duration_s
+    device_total_j = r.device_energy_j()
     stats = _timeline_stats(r)
     devices = _device_rows(r)
-    for d, raw in zip(devices, r["devices"]):
+    for d, raw in zip(devices, r.devices):
         d["mean_power_w"] = d["energy_j"] / duration_s if duration_s > 0 else None
         d["peak_power_w"] = stats.get(d["id"], {}).get("peak_power_w")
-        d["details"] = raw.get("details") or {}
+        d["details"] = dict(raw.details)
     measured_j = math.fsum(d["energy_j"] for d in devices if d["measured"])
     carbon = _carbon_view(r)
     try:
@@ -310,25 +307,19 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
     except FootprintError:
         whatif_rows = []
     return {
-        "id": r["id"],
-        "name": r["name"],
-        "status": r["status"],
-        "started_at": r["started_at"],
-        "ended_at": r.get("ended_at"),
-        "task": r["task"],
-        "model": r["model"],
-        "variant": r["variant"],
-        "baseline": bool(r["baseline"]),
-        "tags": dict(r["tags"]),
-        "metrics": dict(r["metrics"]),
-        "counts": dict(r["counts"]),
-        "error": r["error"],
-        "notes": list(r["notes"]),
-        "energy_uncertain": bool(r["energy_uncertain"]),
-        "imported_from": r["imported_from"],
+        **_identity(r),
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "tags": dict(r.tags),
+        "metrics": dict(r.metrics),
+        "counts": dict(r.counts),
+        "error": r.error,
+        "notes": list(r.notes),
+        "energy_uncertain": r.energy_uncertain,
+        "imported_from": r.imported_from,
         "energy_j": energy_j,
-        "energy_kwh": r["energy_kwh"],
-        "emissions_kg": r["emissions_kg"],
+        "energy_kwh": r.energy_kwh,
+        "emissions_kg": r.emissions_kg,
         "duration_s": duration_s,
         "mean_power_w": energy_j / duration_s if duration_s > 0 else None,
         "per_unit": _per_unit(r),
@@ -339,61 +330,71 @@ def run_view(record: dict, *, whatif_regions: Sequence[str] = WHATIF_REGIONS) ->
         "phases": _phase_rows(r),
         "carbon": carbon,
         "whatif": whatif_rows,
-        "equivalents": equivalents(r["emissions_kg"], carbon["facility_energy_kwh"]),
-        "host": _host_rows(r["host"]),
-        "sources": list(r["sources"]),
-        "timeline": r["timeline"],
+        "equivalents": equivalents(r.emissions_kg, carbon["facility_energy_kwh"]),
+        "host": _host_rows(r.host),
+        "sources": [src.to_dict() for src in r.sources],
+        "timeline": r.timeline.to_dict(),
     }
 
 
-def _device_rows(r: dict) -> list[dict]:
+def _identity(r: RunRecord) -> dict:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status,
+        "task": r.task,
+        "model": r.model,
+        "variant": r.variant,
+        "baseline": r.baseline,
+    }
+
+
+def _device_rows(r: RunRecord) -> list[dict]:
     """One row per device: what it is, how it was known, its energy and share of the run."""
-    total_j = math.fsum(d["energy_j"] for d in r["devices"])
+    total_j = r.device_energy_j()
     return [
         {
-            "id": d["id"],
-            "kind": d.get("kind"),
-            "name": d.get("name"),
-            "method": d.get("method"),
-            "measured": bool(d.get("measured")),
-            "energy_j": d["energy_j"],
-            "share": d["energy_j"] / total_j if total_j > 0 else None,
-            "uncertain": bool(d.get("uncertain")),
-            "error": d.get("error"),
+            "id": d.id,
+            "kind": d.kind,
+            "name": d.name,
+            "method": d.method,
+            "measured": d.measured,
+            "energy_j": d.energy_j,
+            "share": d.energy_j / total_j if total_j > 0 else None,
+            "uncertain": d.uncertain,
+            "error": d.error,
         }
-        for d in r["devices"]
+        for d in r.devices
     ]
 
 
-def run_summary(record: dict) -> dict:
+def run_summary(r: RunRecord) -> dict:
     """What a store page's collapsed section shows of one run: :func:`run_view` without the
     timeline, what-if, equivalents, host and sources (no charts: a store page must stay fast at
     1,000 runs). Same keys and units as :func:`run_view` for what it has."""
-    r = _current(record)
-    energy_j = r["energy_kwh"] * J_PER_KWH
-    devices = _device_rows(r)
+    energy_j = r.energy_j
     phases = _phase_rows(r)
     for ph in phases:
         del ph["energy_j_by_device"], ph["start_s"]
     return {
-        "status": r["status"],
-        "started_at": r["started_at"],
-        "ended_at": r.get("ended_at"),
-        "duration_s": r["duration_s"],
+        "status": r.status,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "duration_s": r.duration_s,
         "energy_j": energy_j,
-        "emissions_kg": r["emissions_kg"],
-        "mean_power_w": energy_j / r["duration_s"] if r["duration_s"] > 0 else None,
-        "devices": devices,
+        "emissions_kg": r.emissions_kg,
+        "mean_power_w": energy_j / r.duration_s if r.duration_s > 0 else None,
+        "devices": _device_rows(r),
         "phases": phases,
-        "metrics": dict(r["metrics"]),
-        "counts": dict(r["counts"]),
+        "metrics": dict(r.metrics),
+        "counts": dict(r.counts),
         "per_unit": _per_unit(r),
-        "tags": dict(r["tags"]),
+        "tags": dict(r.tags),
         "carbon": _carbon_view(r),
-        "notes": list(r["notes"]),
-        "error": r["error"],
-        "energy_uncertain": bool(r["energy_uncertain"]),
-        "imported_from": r["imported_from"],
+        "notes": list(r.notes),
+        "error": r.error,
+        "energy_uncertain": r.energy_uncertain,
+        "imported_from": r.imported_from,
     }
 
 
@@ -410,16 +411,16 @@ def short_ids(ids: Sequence[str], length: int = 8) -> dict[str, str]:
 # -- several runs ---------------------------------------------------------------------------------
 
 
-def _known_direction(metric: str, records: Iterable[dict]) -> bool:
+def _known_direction(metric: str, records: Iterable[RunRecord]) -> bool:
     from footprint.ranking import default_higher_is_better
 
-    if any(metric in r["metric_directions"] for r in records):
+    if any(metric in r.metric_directions for r in records):
         return True
     return default_higher_is_better(metric) is not None
 
 
 def infer_board_args(
-    records: Sequence[dict], quality: str | None = None, per: str | None = None
+    records: Sequence[RunRecord], quality: str | None = None, per: str | None = None
 ) -> tuple[str | None, str | None, str]:
     """Pick the leaderboard's ``quality`` and ``per`` when not given, and say how.
 
@@ -431,21 +432,21 @@ def infer_board_args(
     """
     explain = []
     if per is None:
-        units = Counter(u for r in records for u in r["counts"])
+        units = Counter(u for r in records for u in r.counts)
         if not units:
             return quality, None, "no run counted a unit of work (run.count(queries=n))"
         per = sorted(units.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
         explain.append(f"per {per!r}: the unit counted by the most runs ({units[per]})")
-    counted = [r for r in records if r["counts"].get(per)]
+    counted = [r for r in records if r.counts.get(per)]
     if not counted:
-        units = sorted({u for r in records for u in r["counts"]})
+        units = sorted({u for r in records for u in r.counts})
         return (
             quality,
             None,
             (f"no run counted {per!r} (units counted: {', '.join(units) or 'none'})"),
         )
     if quality is None:
-        metrics = Counter(m for r in counted for m in r["metrics"])
+        metrics = Counter(m for r in counted for m in r.metrics)
         usable = {m: n for m, n in metrics.items() if _known_direction(m, counted)}
         if not usable:
             why = (
@@ -464,22 +465,12 @@ def infer_board_args(
     return quality, per, "; ".join(explain)
 
 
-def _row_key(r: dict) -> tuple:
-    return (r["task"], r["model"] if r["model"] is not None else r["name"], r["variant"])
-
-
-_NOT_RANKED = ("timeline", "host", "sources", "notes")
-
-
-def _current(record: dict) -> dict:
-    """The record in the current schema; records from the store already are (no deep copy)."""
-    if record.get("schema_version") == SCHEMA_VERSION and all(k in record for k in _DEFAULTS):
-        return record
-    return upgrade(record)
+def _row_key(r: RunRecord) -> tuple:
+    return (r.task, r.model if r.model is not None else r.name, r.variant)
 
 
 def store_view(
-    records: Sequence[dict],
+    records: Sequence[RunRecord],
     *,
     quality: str | None = None,
     per: str | None = None,
@@ -498,11 +489,11 @@ def store_view(
     ``run_keys`` linking rows to runs), ``board_missing`` (why there is no board)."""
     from footprint.ranking import LeaderboardError, build
 
-    records = [_current(r) for r in records]
+    records = list(records)
     if task is not None:
-        kept = [r for r in records if r["task"] == task]
+        kept = [r for r in records if r.task == task]
         if not kept:
-            tasks = sorted({str(r["task"]) for r in records if r["task"] is not None})
+            tasks = sorted({str(r.task) for r in records if r.task is not None})
             raise ReportError(
                 f"no run has task {task!r}"
                 + (f"; tasks: {', '.join(tasks)}" if tasks else "; no run has a task")
@@ -518,10 +509,7 @@ def store_view(
     missing = None
     if q is not None and p is not None:
         try:
-            # build() deep-copies every record: leave out what it never reads (the timeline
-            # is most of a record's size), which halves a 1,000-run page's time.
-            light = [{k: v for k, v in r.items() if k not in _NOT_RANKED} for r in records]
-            b = build(light, quality=q, per=p, task=task)
+            b = build(records, quality=q, per=p, task=task)
         except LeaderboardError as exc:
             if asked:
                 raise
@@ -529,7 +517,7 @@ def store_view(
         else:
             runs_by_row: dict[tuple, list[str]] = {}
             for r in records:
-                runs_by_row.setdefault(_row_key(r), []).append(r["id"])
+                runs_by_row.setdefault(_row_key(r), []).append(r.id)
             rows = []
             for row in b.rows:
                 row = dict(row)
@@ -552,7 +540,7 @@ def store_view(
 
     per_unit = board["per"] if board else p
     quality_name = board["quality"] if board else q
-    key = short_ids([r["id"] for r in records])
+    key = short_ids([r.id for r in records])
     if board:
         for row in board["rows"]:
             row["run_keys"] = [key[i] for i in row["run_ids"]]
@@ -563,55 +551,47 @@ def store_view(
         share = run_share(r, per_unit) if per_unit else None
         runs.append(
             {
-                "id": r["id"],
-                "name": r["name"],
-                "status": r["status"],
-                "started_at": r["started_at"],
-                "duration_s": r["duration_s"],
-                "energy_kwh": r["energy_kwh"],
-                "emissions_kg": r["emissions_kg"],
-                "region": r["region"],
-                "task": r["task"],
-                "model": r["model"],
-                "variant": r["variant"],
-                "baseline": bool(r["baseline"]),
-                "how": measured_label(r["devices"]),
-                "quality": r["metrics"].get(quality_name) if quality_name else None,
+                **_identity(r),
+                "started_at": r.started_at,
+                "duration_s": r.duration_s,
+                "energy_kwh": r.energy_kwh,
+                "emissions_kg": r.emissions_kg,
+                "region": r.region,
+                "how": measured_label(r.devices),
+                "quality": r.metrics.get(quality_name) if quality_name else None,
                 "energy_wh_per_1k": (
                     None if share is None else share.energy_j / share.units * 1000 / J_PER_WH
                 ),
-                "href": (run_pages or {}).get(r["id"]),
-                "key": key[r["id"]],
-                "error": r["error"],
+                "href": (run_pages or {}).get(r.id),
+                "key": key[r.id],
+                "error": r.error,
                 "summary": run_summary(r),
             }
         )
-    emitted = [r["emissions_kg"] for r in records if r["emissions_kg"] is not None]
+    emitted = [r.emissions_kg for r in records if r.emissions_kg is not None]
     by_kind: dict[str, float] = {}
     for r in records:
-        for d in r["devices"]:
-            by_kind[d.get("kind") or "?"] = by_kind.get(d.get("kind") or "?", 0.0) + d["energy_j"]
+        for d in r.devices:
+            by_kind[d.kind] = by_kind.get(d.kind, 0.0) + d.energy_j
     device_j = math.fsum(by_kind.values())
-    measured_j = math.fsum(
-        d["energy_j"] for r in records for d in r["devices"] if d.get("measured")
-    )
-    times = sorted(r["started_at"] for r in records)
+    measured_j = math.fsum(d.energy_j for r in records for d in r.devices if d.measured)
+    times = sorted(r.started for r in records)
     return {
         "task": task,
         "runs": runs,
         "totals": {
             "runs": len(records),
-            "energy_kwh": math.fsum(r["energy_kwh"] for r in records),
+            "energy_kwh": math.fsum(r.energy_kwh for r in records),
             "emissions_kg": math.fsum(emitted) if emitted else None,
             "runs_without_emissions": len(records) - len(emitted),
-            "duration_s": math.fsum(r["duration_s"] for r in records),
-            "statuses": dict(Counter(r["status"] for r in records)),
+            "duration_s": math.fsum(r.duration_s for r in records),
+            "statuses": dict(Counter(r.status for r in records)),
             "energy_j_by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
             "measured_share": measured_j / device_j if device_j > 0 else None,
-            "first_started_at": times[0] if times else None,
-            "last_started_at": times[-1] if times else None,
-            "tasks": sorted({str(r["task"]) for r in records if r["task"] is not None}),
-            "regions": sorted({str(r["region"]) for r in records if r["region"] is not None}),
+            "first_started_at": times[0].isoformat() if times else None,
+            "last_started_at": times[-1].isoformat() if times else None,
+            "tasks": sorted({str(r.task) for r in records if r.task is not None}),
+            "regions": sorted({str(r.region) for r in records if r.region is not None}),
         },
         "board": board,
         "board_missing": missing,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footprint.formatting import (  # noqa: F401  (template filters)
     _sig,
@@ -23,6 +23,9 @@ from footprint.formatting import (  # noqa: F401  (template filters)
     fmt_power,
 )
 from footprint.reporting import data as _data
+
+if TYPE_CHECKING:
+    from footprint.record import RunRecord
 
 
 def fmt_num(x: Any, digits: int = 4) -> str:
@@ -119,7 +122,7 @@ def _kind_colours() -> dict:
     return KIND_COLOURS
 
 
-def run_page(record: dict) -> str:
+def run_page(record: RunRecord) -> str:
     """The HTML page of one run."""
     from footprint.errors import FootprintError
     from footprint.reporting import plots
@@ -148,7 +151,7 @@ def run_page(record: dict) -> str:
     )
 
 
-def _run_pages(records: Sequence[dict], out_dir: Path | None) -> dict[str, str]:
+def _run_pages(records: Sequence[RunRecord], out_dir: Path | None) -> dict[str, str]:
     """Run pages already written next to the report, by the default name: links, not rebuilds."""
     if out_dir is None:
         return {}
@@ -156,12 +159,12 @@ def _run_pages(records: Sequence[dict], out_dir: Path | None) -> dict[str, str]:
     for r in records:
         name = _data.default_out([r]).name
         if (out_dir / name).is_file():
-            pages[r["id"]] = name
+            pages[r.id] = name
     return pages
 
 
 def store_page(
-    records: Sequence[dict],
+    records: Sequence[RunRecord],
     *,
     task: str | None = None,
     quality: str | None = None,

@@ -1,0 +1,488 @@
+"""The typed run record: frozen dataclasses for a run and its parts, read from and written to the
+JSON the store keeps.
+
+``RunRecord.from_dict`` upgrades any earlier schema version, then checks every field's type and
+range (:mod:`footprint.record.checks`), raising :class:`RecordError` naming the field;
+``to_dict`` gives back the JSON. Unknown fields (from a newer minor writer, or a user's own) are
+kept in ``extra`` and written back unchanged. Mappings inside a record are plain dicts for
+pickling and speed: treat them as read-only. Fields are documented in docs/schema.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+from footprint.record import checks as c
+from footprint.record.checks import Check, RecordError
+from footprint.units import J_PER_KWH
+
+STATUSES = ("running", "completed", "failed", "interrupted")
+DEVICE_KINDS = ("gpu", "cpu", "dram", "ram")
+
+P = TypeVar("P", bound="_Part")
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, _Part):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_dump(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What every part of a record shares: checked construction from JSON, and back."""
+
+    #: field name -> check; every dataclass field but ``extra`` has one.
+    CHECKS: ClassVar[dict[str, Check]] = {}
+    #: fields holding parts: name -> (part class, True for a list of them)
+    NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {}
+
+    extra: Mapping[str, Any] = field(default_factory=dict, kw_only=True)
+
+    @classmethod
+    def _fields(cls) -> list[dataclasses.Field]:
+        return [f for f in dataclasses.fields(cls) if f.name != "extra"]
+
+    @classmethod
+    def check(cls: type[P], value: Any, path: str) -> P:
+        """``value`` (a JSON object) as this part; RecordError naming the bad field."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise RecordError(f"field {path!r} holds {value!r:.60}, expected an object", path)
+        prefix = f"{path}." if path else ""
+        kwargs: dict[str, Any] = {}
+        known = set()
+        for f in cls._fields():
+            known.add(f.name)
+            if f.name in value:
+                kwargs[f.name] = cls.CHECKS[f.name](value[f.name], prefix + f.name)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecordError(f"field {prefix + f.name!r} is missing", prefix + f.name)
+        extra = {k: c.json_value(v, prefix + str(k)) for k, v in value.items() if k not in known}
+        try:
+            return cls(**kwargs, extra=extra)
+        except RecordError as exc:  # a check across fields (__post_init__): name it in full
+            where = prefix + (exc.field or "")
+            raise RecordError(f"field {where!r}: {exc}", where) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """This part as the JSON the store writes (a fresh dict)."""
+        out = {f.name: _dump(getattr(self, f.name)) for f in self._fields()}
+        out.update(copy.deepcopy(dict(self.extra)))
+        return out
+
+    @classmethod
+    def fill_defaults(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with every missing optional field set to its default, nested parts included
+        (dict level, no checks: used by the upgrade so old records read as current ones)."""
+        for f in cls._fields():
+            if f.name not in data:
+                if f.default is not dataclasses.MISSING:
+                    data[f.name] = _dump(f.default)
+                elif f.default_factory is not dataclasses.MISSING:
+                    data[f.name] = _dump(f.default_factory())
+        for name, (part, many) in cls.NESTED.items():
+            value = data.get(name)
+            if many and isinstance(value, list):
+                for item in value:
+                    if isinstance(item, dict):
+                        part.fill_defaults(item)
+            elif not many and isinstance(value, dict):
+                part.fill_defaults(value)
+        return data
+
+
+@dataclass(frozen=True)
+class DeviceRecord(_Part):
+    """One device's energy over the run and how it was known."""
+
+    id: str
+    kind: str
+    energy_j: float
+    name: str | None = None
+    method: str = "unknown"
+    measured: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+    uncertain: bool = False
+    error: str | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "id": c.name,
+        "kind": c.one_of(*DEVICE_KINDS),
+        "energy_j": c.non_negative,
+        "name": c.optional(c.text),
+        "method": c.name,
+        "measured": c.flag,
+        "details": c.json_object,
+        "uncertain": c.flag,
+        "error": c.optional(c.text),
+    }
+
+    @property
+    def label(self) -> str:
+        """The device's name, else its id."""
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class PhaseRecord(_Part):
+    """One occurrence of a phase: its window (seconds from the run's start), the energy of each
+    device in it, and the units counted while it was open."""
+
+    name: str
+    path: str
+    start_s: float
+    end_s: float
+    energy_j: Mapping[str, float] = field(default_factory=dict)
+    counts: Mapping[str, float] = field(default_factory=dict)
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "name": c.name,
+        "path": c.name,
+        "start_s": c.non_negative,
+        "end_s": c.non_negative,
+        "energy_j": c.mapping(c.non_negative),
+        "counts": c.mapping(c.non_negative),
+    }
+
+    def __post_init__(self) -> None:
+        if self.end_s < self.start_s:
+            raise RecordError(f"ends ({self.end_s}) before it starts ({self.start_s})", "end_s")
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def total_energy_j(self) -> float:
+        return math.fsum(self.energy_j.values())
+
+
+@dataclass(frozen=True)
+class TimelineRecord(_Part):
+    """The bounded power timeline: ``t_s`` holds n + 1 bucket boundaries (seconds since start),
+    ``power_w`` each device's n mean powers."""
+
+    t_s: tuple[float, ...] = ()
+    power_w: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    CHECKS: ClassVar[dict[str, Check]] = {"t_s": c.floats, "power_w": c.mapping(c.floats)}
+
+    def __post_init__(self) -> None:
+        t = self.t_s
+        if any(b < a for a, b in zip(t, t[1:])):
+            raise RecordError("bucket boundaries are not in increasing order", "t_s")
+        for dev, powers in self.power_w.items():
+            if len(powers) != max(len(t) - 1, 0):
+                raise RecordError(
+                    f"{len(powers)} values for {max(len(t) - 1, 0)} buckets", f"power_w.{dev}"
+                )
+
+
+@dataclass(frozen=True)
+class GpuRecord(_Part):
+    name: str | None = None
+    uuid: str | None = None
+    driver_version: str | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "name": c.optional(c.text),
+        "uuid": c.optional(c.text),
+        "driver_version": c.optional(c.text),
+    }
+
+
+_opt_text = c.optional(c.text)
+_opt_count = c.optional(c.whole)
+
+
+@dataclass(frozen=True)
+class HostRecord(_Part):
+    """The machine the run happened on (every field optional: imported runs know little)."""
+
+    hostname: str | None = None
+    os: str | None = None
+    os_release: str | None = None
+    os_version: str | None = None
+    machine: str | None = None
+    python_version: str | None = None
+    python_implementation: str | None = None
+    footprint_version: str | None = None
+    cpu_model: str | None = None
+    cpu_count_logical: int | None = None
+    cpu_count_physical: int | None = None
+    memory_total_bytes: int | None = None
+    is_vm: bool | None = None
+    is_container: bool | None = None
+    torch_version: str | None = None
+    gpus: tuple[GpuRecord, ...] = ()
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        **{
+            k: _opt_text
+            for k in (
+                "hostname",
+                "os",
+                "os_release",
+                "os_version",
+                "machine",
+                "python_version",
+                "python_implementation",
+                "footprint_version",
+                "cpu_model",
+                "torch_version",
+            )
+        },
+        "cpu_count_logical": _opt_count,
+        "cpu_count_physical": _opt_count,
+        "memory_total_bytes": _opt_count,
+        "is_vm": c.optional(c.flag),
+        "is_container": c.optional(c.flag),
+        "gpus": c.items(GpuRecord.check),
+    }
+    NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {"gpus": (GpuRecord, True)}
+
+
+@dataclass(frozen=True)
+class SourceRecord(_Part):
+    """What one source (nvml, rapl, estimate, ...) said when the run started."""
+
+    source: str
+    available: bool
+    summary: str = ""
+    fix: str | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "source": c.name,
+        "available": c.flag,
+        "summary": c.text,
+        "fix": c.optional(c.text),
+    }
+
+
+def _hourly(value: Any, path: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    out = c.json_object(value, path)
+    for key in ("path", "basis"):
+        if key in out:
+            c.text(out[key], f"{path}.{key}")
+    return out
+
+
+def _embodied(value: Any, path: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    out = c.json_object(value, path)
+    if out.get("config") is not None:
+        c.json_object(out["config"], f"{path}.config")
+    if out.get("devices") is not None:
+        c.items(c.json_object)(out["devices"], f"{path}.devices")
+    return out
+
+
+@dataclass(frozen=True)
+class CarbonRecord(_Part):
+    """Where a run's carbon intensity and PUE came from (docs/methodology.md). ``hourly`` (an
+    intensity file's provenance and statistics) and ``embodied`` (its configuration and
+    per-device rows) are kept as checked JSON objects."""
+
+    region: str | None = None
+    carbon_intensity_g_per_kwh: float | None = None
+    kind: str | None = None
+    name: str | None = None
+    source: str | None = None
+    source_url: str | None = None
+    year: int | None = None
+    basis: str | None = None
+    gas: str | None = None
+    grid_region: str | None = None
+    pue: float | None = None
+    pue_source: str | None = None
+    it_energy_kwh: float | None = None
+    facility_energy_kwh: float | None = None
+    hourly: Mapping[str, Any] | None = None
+    embodied: Mapping[str, Any] | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        **{
+            k: _opt_text
+            for k in (
+                "region",
+                "kind",
+                "name",
+                "source",
+                "source_url",
+                "basis",
+                "gas",
+                "grid_region",
+                "pue_source",
+            )
+        },
+        "carbon_intensity_g_per_kwh": c.optional(c.non_negative),
+        "year": c.optional(c.whole),
+        "pue": c.optional(c.positive),
+        "it_energy_kwh": c.optional(c.non_negative),
+        "facility_energy_kwh": c.optional(c.non_negative),
+        "hourly": _hourly,
+        "embodied": _embodied,
+    }
+
+    @property
+    def embodied_devices(self) -> list[Mapping[str, Any]]:
+        return list((self.embodied or {}).get("devices") or [])
+
+
+@dataclass(frozen=True)
+class RunRecord(_Part):
+    """One run, as saved in the store and read by everything downstream.
+
+    Build one with :func:`footprint.record.new_record` (fills defaults, checks everything) or
+    :meth:`from_dict` (a stored JSON record of any earlier schema version).
+    """
+
+    id: str
+    started_at: str
+    schema_version: int = 1
+    name: str = "run"
+    status: str = "completed"
+    ended_at: str | None = None
+    duration_s: float = 0.0
+    energy_kwh: float = 0.0
+    emissions_kg: float | None = None
+    region: str | None = None
+    carbon_intensity_g_per_kwh: float | None = None
+    pue: float = 1.0
+    carbon: CarbonRecord | None = None
+    embodied_emissions_kg: float | None = None
+    devices: tuple[DeviceRecord, ...] = ()
+    phases: tuple[PhaseRecord, ...] = ()
+    counts: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    metric_directions: Mapping[str, bool] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    task: str | None = None
+    model: str | None = None
+    variant: str | None = None
+    baseline: bool = False
+    timeline: TimelineRecord = field(default_factory=TimelineRecord)
+    host: HostRecord = field(default_factory=HostRecord)
+    sources: tuple[SourceRecord, ...] = ()
+    notes: tuple[str, ...] = ()
+    energy_uncertain: bool = False
+    error: str | None = None
+    heartbeat_at: str | None = None
+    checkpoint_interval_s: float | None = None
+    pid: int | None = None
+    pid_create_time: float | None = None
+    imported_from: Mapping[str, Any] | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "id": c.run_id,
+        "started_at": c.timestamp,
+        "schema_version": c.whole,
+        "name": c.text,
+        "status": c.one_of(*STATUSES),
+        "ended_at": c.optional(c.timestamp),
+        "duration_s": c.non_negative,
+        "energy_kwh": c.non_negative,
+        "emissions_kg": c.optional(c.non_negative),
+        "region": c.optional(c.text),
+        "carbon_intensity_g_per_kwh": c.optional(c.non_negative),
+        "pue": c.positive,
+        "carbon": c.optional(CarbonRecord.check),
+        "embodied_emissions_kg": c.optional(c.non_negative),
+        "devices": c.items(DeviceRecord.check),
+        "phases": c.items(PhaseRecord.check),
+        "counts": c.mapping(c.non_negative),
+        "metrics": c.mapping(c.number),
+        "metric_directions": c.mapping(c.flag),
+        "tags": c.mapping(c.text),
+        "task": _opt_text,
+        "model": _opt_text,
+        "variant": _opt_text,
+        "baseline": c.flag,
+        "timeline": TimelineRecord.check,
+        "host": HostRecord.check,
+        "sources": c.items(SourceRecord.check),
+        "notes": c.items(c.text),
+        "energy_uncertain": c.flag,
+        "error": _opt_text,
+        "heartbeat_at": c.optional(c.timestamp),
+        "checkpoint_interval_s": c.optional(c.positive),
+        "pid": c.optional(c.whole),
+        "pid_create_time": c.optional(c.non_negative),
+        "imported_from": c.optional(c.json_object),
+    }
+    NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {
+        "carbon": (CarbonRecord, False),
+        "devices": (DeviceRecord, True),
+        "phases": (PhaseRecord, True),
+        "timeline": (TimelineRecord, False),
+        "host": (HostRecord, False),
+        "sources": (SourceRecord, True),
+    }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunRecord:
+        """A stored record (any earlier schema version) as a checked RunRecord.
+
+        Raises :class:`RecordError` naming the field that is missing, mistyped or out of range,
+        or saying the record comes from a newer footprint.
+        """
+        from footprint.record.versions import upgrade
+
+        return cls.check(upgrade(data), "")
+
+    def replace(self, **changes: Any) -> RunRecord:
+        """A copy with ``changes`` (record field names, JSON or typed values), each checked."""
+        typed = {}
+        for key, value in changes.items():
+            if key not in self.CHECKS:
+                raise TypeError(f"RunRecord has no field {key!r}")
+            typed[key] = self.CHECKS[key](_dump(value), key)
+        return dataclasses.replace(self, **typed)
+
+    # -- derived figures -------------------------------------------------------------------
+
+    @cached_property
+    def started(self) -> datetime:
+        """``started_at`` as an aware datetime."""
+        return datetime.fromisoformat(self.started_at)
+
+    @property
+    def energy_j(self) -> float:
+        return self.energy_kwh * J_PER_KWH
+
+    def device_energy_j(self, kind: str | None = None) -> float:
+        """Total energy of the devices (of one ``kind``), in joules."""
+        return math.fsum(d.energy_j for d in self.devices if kind is None or d.kind == kind)
+
+    @property
+    def measured(self) -> bool:
+        """True when the run has devices and every one was measured (none estimated)."""
+        return bool(self.devices) and all(d.measured for d in self.devices)
+
+    @property
+    def effective_pue(self) -> float:
+        """The PUE its emissions used: the carbon provenance's, else the top-level ``pue``."""
+        if self.carbon is not None and self.carbon.pue is not None:
+            return float(self.carbon.pue)
+        return float(self.pue)
+
+    def __repr__(self) -> str:
+        return f"<RunRecord {self.id[:8]} {self.name!r} {self.status}>"
