@@ -75,3 +75,24 @@ def _no_stray_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_record_round_trips():
+    """Every record any test reads or builds (store files, the tracker's, the importer's, the
+    factories') must come back as it went in: ``to_dict(from_dict(x)) == upgrade(x)`` as JSON."""
+    import json
+
+    from footprint.record import RunRecord, upgrade
+
+    original = RunRecord.__dict__["from_dict"]
+
+    def checked(cls, data):
+        record = original.__func__(cls, data)
+        as_json = json.dumps(record.to_dict(), sort_keys=True)
+        assert as_json == json.dumps(upgrade(data), sort_keys=True), "record did not round-trip"
+        return record
+
+    RunRecord.from_dict = classmethod(checked)  # type: ignore[method-assign, assignment]
+    yield
+    RunRecord.from_dict = original  # type: ignore[method-assign]
