@@ -150,12 +150,15 @@ def items(item: Callable[[Any, str], T]) -> Callable[[Any, str], tuple[T, ...]]:
     return check_items
 
 
+_PLAIN_NUMBERS = {float, int}
+
+
 def floats(value: Any, path: str) -> tuple[float, ...]:
     """A list of finite numbers >= 0, checked in bulk (timelines hold thousands of them)."""
     if not isinstance(value, (list, tuple)):
         raise _fail(path, value, "a list of numbers")
     seq = tuple(value)
-    if not all(type(v) is float or type(v) is int for v in seq):
+    if not set(map(type, seq)) <= _PLAIN_NUMBERS:
         bad = next(v for v in seq if type(v) is not float and type(v) is not int)
         raise _fail(path, bad, "numbers only")
     try:

@@ -27,6 +27,7 @@ STATUSES = ("running", "completed", "failed", "interrupted")
 DEVICE_KINDS = ("gpu", "cpu", "dram", "ram")
 
 P = TypeVar("P", bound="_Part")
+_FIELDS: dict[type, list[dataclasses.Field]] = {}
 
 
 def _dump(value: Any) -> Any:
@@ -54,7 +55,10 @@ class _Part:
 
     @classmethod
     def _fields(cls) -> list[dataclasses.Field]:
-        return [f for f in dataclasses.fields(cls) if f.name != "extra"]
+        cached = _FIELDS.get(cls)
+        if cached is None:
+            cached = _FIELDS[cls] = [f for f in dataclasses.fields(cls) if f.name != "extra"]
+        return cached
 
     @classmethod
     def check(cls: type[P], value: Any, path: str) -> P:
@@ -86,24 +90,24 @@ class _Part:
         return out
 
     @classmethod
-    def fill_defaults(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` with every missing optional field set to its default, nested parts included
-        (dict level, no checks: used by the upgrade so old records read as current ones)."""
+    def fill_defaults(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``data`` with every missing optional field set to its default, nested parts
+        included (dict level, no checks: the upgrade uses it so old records read as current
+        ones). Dicts of parts are copied; other values are shared with ``data``, not copied."""
+        out = dict(data)
         for f in cls._fields():
-            if f.name not in data:
+            if f.name not in out:
                 if f.default is not dataclasses.MISSING:
-                    data[f.name] = _dump(f.default)
+                    out[f.name] = _dump(f.default)
                 elif f.default_factory is not dataclasses.MISSING:
-                    data[f.name] = _dump(f.default_factory())
+                    out[f.name] = _dump(f.default_factory())
         for name, (part, many) in cls.NESTED.items():
-            value = data.get(name)
+            value = out.get(name)
             if many and isinstance(value, list):
-                for item in value:
-                    if isinstance(item, dict):
-                        part.fill_defaults(item)
+                out[name] = [part.fill_defaults(v) if isinstance(v, dict) else v for v in value]
             elif not many and isinstance(value, dict):
-                part.fill_defaults(value)
-        return data
+                out[name] = part.fill_defaults(value)
+        return out
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ _STEPS: dict[int, Callable[[dict[str, Any]], None]] = {}
 
 
 def upgrade(data: Any) -> dict[str, Any]:
-    """``data`` in the current schema, with every optional field's default filled in (a new
-    dict; the input is not modified). Types are not checked here: :meth:`RunRecord.from_dict`
-    does that on the result.
+    """``data`` in the current schema, with every optional field's default filled in: a new
+    dict (the input is not modified; unchanged values are shared with it). Types are not checked
+    here: :meth:`RunRecord.from_dict` does that on the result.
 
     Raises :class:`RecordError` for a record from a newer footprint, or one missing its id or
     start time.
@@ -45,9 +45,12 @@ def upgrade(data: Any) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise RecordError(f"record lacks required field(s) {', '.join(missing)}", missing[0])
-    out = copy.deepcopy(data)
-    while version < SCHEMA_VERSION:
-        _STEPS[version](out)
-        version += 1
+    out = data
+    if version < SCHEMA_VERSION:  # steps edit in place: on a copy (loading a current record, the
+        out = copy.deepcopy(data)  # common case, copies only the dicts it fills in)
+        while version < SCHEMA_VERSION:
+            _STEPS[version](out)
+            version += 1
+    out = RunRecord.fill_defaults(out)
     out["schema_version"] = SCHEMA_VERSION
-    return RunRecord.fill_defaults(out)
+    return out
