@@ -2,7 +2,7 @@
 
     python benchmarks/bench_report.py [--runs 1000] [--repeats 3]
 
-Records are synthetic (footprint.reporting._synthetic), saved to a temporary store, then
+Records are synthetic (tests/synthetic.py), saved to a temporary store, then
 ``footprint.report()`` runs in a fresh process each repeat, so the time includes importing
 matplotlib and jinja2 and reading the store, as a user's first call would. Prints per-step times
 and the page size; exits 1 if the median total is over the target.
@@ -45,7 +45,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from footprint.reporting._synthetic import bulk_records
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from synthetic import bulk_records
+
     from footprint.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,8 @@ from footprint._version import __version__
 _LAZY = {
     "track": ("footprint.tracker", "track"),
     "current_run": ("footprint.tracker", "current_run"),
-    "Run": ("footprint.tracker", "Run"),
+    "Run": ("footprint.run", "Run"),
+    "add_listener": ("footprint.listeners", "add_listener"),
     "Tracker": ("footprint.tracker", "Tracker"),
     "Store": ("footprint.store", "Store"),
     "load_runs": ("footprint.store", "load_runs"),
@@ -32,8 +33,10 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # real imports for type checkers and IDEs only
     from footprint.carbon import carbon_intensity  # noqa: F401
     from footprint.errors import FootprintError, FootprintWarning  # noqa: F401
+    from footprint.listeners import add_listener  # noqa: F401
+    from footprint.run import Run  # noqa: F401
     from footprint.store import Store, load_runs  # noqa: F401
-    from footprint.tracker import Run, Tracker, current_run, track  # noqa: F401
+    from footprint.tracker import Tracker, current_run, track  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

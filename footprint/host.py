@@ -12,18 +12,15 @@ import os
 import platform
 import socket
 import sys
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from footprint import runtime
 from footprint._version import __version__
 from footprint.sensors.base import DeviceInfo
 from footprint.sensors.cpu_models import read_cpuinfo
 
 _CONTAINER_MARKERS = ("docker", "kubepods", "containerd", "libpod", "lxc", "crio")
-
-_lock = threading.Lock()
-_cache: dict[tuple[str, str], dict] = {}
 
 
 def host_facts(
@@ -43,12 +40,10 @@ def host_facts(
     ``proc_root`` and ``root`` (for /.dockerenv, /run/.containerenv) are for tests.
     """
     key = (os.fspath(proc_root), os.fspath(root))
-    with _lock:
-        base = _cache.get(key)
+    cache = runtime.get().host_facts
+    base = cache.get(key)
     if base is None:
-        base = _machine_facts(Path(proc_root), Path(root))
-        with _lock:
-            _cache.setdefault(key, base)
+        base = cache.setdefault(key, _machine_facts(Path(proc_root), Path(root)))
     facts = copy.copy(base)
     torch = sys.modules.get("torch")
     facts["torch_version"] = str(getattr(torch, "__version__", "unknown")) if torch else None
@@ -66,9 +61,8 @@ def host_facts(
 
 
 def clear_cache() -> None:
-    """Forget the cached machine facts (tests)."""
-    with _lock:
-        _cache.clear()
+    """Forget the cached machine facts (tests; :func:`footprint.runtime.reset` does it too)."""
+    runtime.get().host_facts.clear()
 
 
 def _machine_facts(proc_root: Path, root: Path) -> dict:

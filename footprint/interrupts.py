@@ -18,13 +18,47 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-_local = threading.local()
-_pending: list[int] = []
-_lock = threading.Lock()
-_previous: dict[int, Any] = {}
-_active: list[Any] = []  # runs, oldest first (Run objects; typed loosely to avoid a cycle)
+from footprint import runtime
+
+_local = threading.local()  # critical-section depth, per thread
+
+
+class SignalRegistry:
+    """The runs that signals act for, the handlers footprint replaced, and signals held while
+    footprint's own code ran (one per process, owned by :mod:`footprint.runtime`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: list[int] = []
+        self.previous: dict[int, Any] = {}
+        self.active: list[Any] = []  # runs, oldest first (Run objects; loosely typed: no cycle)
+
+    def restore_all(self) -> None:
+        """Give the program its handlers back (from the main thread)."""
+        with self.lock:
+            self.active.clear()
+            _restore(self)
+
+    def restore_after_fork(self) -> None:
+        """In a forked child: the handlers the program had before footprint, whatever thread
+        forked (the child's only thread is its main thread)."""
+        for signum, prev in self.previous.items():
+            try:
+                if signal.getsignal(signum) is _HANDLERS[signum]:
+                    signal.signal(signum, prev)
+            except (ValueError, OSError):  # not the main thread after all: leave it
+                pass
+
+
+def _registry() -> SignalRegistry:
+    rt = runtime.get()
+    if rt.signals is None:
+        with rt.lock:
+            if rt.signals is None:
+                rt.signals = SignalRegistry()
+    return rt.signals
 
 
 class _Critical:
@@ -35,10 +69,12 @@ class _Critical:
     def __enter__(self) -> None:
         _local.depth = getattr(_local, "depth", 0) + 1
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         _local.depth -= 1
-        if _local.depth == 0 and _pending and threading.current_thread() is threading.main_thread():
-            _deliver_pending()
+        if _local.depth == 0 and threading.current_thread() is threading.main_thread():
+            signals = runtime.get().signals
+            if signals is not None and signals.pending:
+                _deliver_pending(signals)
         return False
 
 
@@ -49,36 +85,38 @@ def _in_critical() -> bool:
     return getattr(_local, "depth", 0) > 0
 
 
-def _deliver_pending() -> None:
-    while _pending:
-        signum = _pending.pop(0)
+def _deliver_pending(signals: SignalRegistry) -> None:
+    while signals.pending:
+        signum = signals.pending.pop(0)
         _HANDLERS[signum](signum, None)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    signals = _registry()
     if _in_critical():
-        _pending.append(signum)
+        signals.pending.append(signum)
         return
-    prev = _previous.get(signal.SIGTERM, signal.SIG_DFL)
+    prev = signals.previous.get(signal.SIGTERM, signal.SIG_DFL)
     if callable(prev):
         # The program handles SIGTERM itself (e.g. finish the step, checkpoint, exit): its
         # runs go on and end as it decides; they are recorded as interrupted.
-        for run in list(_active):
-            run._signalled("SIGTERM")
+        for run in list(signals.active):
+            run.signalled("SIGTERM")
         prev(signum, frame)
         return
-    for run in reversed(list(_active)):
-        run._end("interrupted", error="SIGTERM")
-    _restore()
+    for run in reversed(list(signals.active)):
+        run.interrupt("SIGTERM")
+    _restore(signals)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)  # terminate exactly as SIGTERM would have
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
+    signals = _registry()
     if _in_critical():
-        _pending.append(signum)
+        signals.pending.append(signum)
         return
-    prev = _previous.get(signal.SIGINT, signal.default_int_handler)
+    prev = signals.previous.get(signal.SIGINT, signal.default_int_handler)
     if callable(prev):
         prev(signum, frame)  # Python's default raises KeyboardInterrupt here
 
@@ -89,8 +127,8 @@ _HANDLERS: dict[int, Callable[[int, Any], None]] = {
 }
 
 
-def _install() -> None:
-    if _previous or threading.current_thread() is not threading.main_thread():
+def _install(signals: SignalRegistry) -> None:
+    if signals.previous or threading.current_thread() is not threading.main_thread():
         return
     for signum, handler in _HANDLERS.items():
         prev = signal.getsignal(signum)
@@ -98,30 +136,32 @@ def _install() -> None:
             continue  # the program chose to ignore SIGTERM; leave it so
         if signum == signal.SIGINT and prev is not signal.default_int_handler:
             continue  # a custom SIGINT handler is the program's business
-        _previous[signum] = prev
+        signals.previous[signum] = prev
         signal.signal(signum, handler)
 
 
-def _restore() -> None:
+def _restore(signals: SignalRegistry) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may; the handlers stay until a main-thread run ends
-    for signum, prev in list(_previous.items()):
+    for signum, prev in list(signals.previous.items()):
         if signal.getsignal(signum) is _HANDLERS[signum]:
             signal.signal(signum, prev)
-        del _previous[signum]
+        del signals.previous[signum]
 
 
 def register(run: Any) -> None:
     """A run started: handle signals on its behalf (installs handlers on the first)."""
-    with _lock:
-        _active.append(run)
-        _install()
+    signals = _registry()
+    with signals.lock:
+        signals.active.append(run)
+        _install(signals)
 
 
 def unregister(run: Any) -> None:
     """A run ended: restore the program's handlers after the last one."""
-    with _lock:
-        if run in _active:
-            _active.remove(run)
-        if not _active:
-            _restore()
+    signals = _registry()
+    with signals.lock:
+        if run in signals.active:
+            signals.active.remove(run)
+        if not signals.active:
+            _restore(signals)

@@ -328,20 +328,20 @@ def build(
     for arg, value in (("quality", quality), ("per", per)):
         if not isinstance(value, str) or not value:
             raise LeaderboardError(f"{arg} must be a non-empty string, got {value!r}")
-    records = [as_record(r) for r in records]
+    checked = [as_record(r) for r in records]
     notes: list[str] = []
     if task is not None:
-        tasks = sorted({str(r.task) for r in records if r.task is not None})
-        records = [r for r in records if r.task == task]
-        if not records:
+        tasks = sorted({str(r.task) for r in checked if r.task is not None})
+        checked = [r for r in checked if r.task == task]
+        if not checked:
             raise LeaderboardError(
                 f"no runs with task {task!r}"
                 + (f"; tasks in the store: {_names(tasks)}" if tasks else "")
                 + "; give track(task=...) to runs, or drop the task filter"
             )
-    kept = [r for r in records if r.status in statuses]
+    kept = [r for r in checked if r.status in statuses]
     dropped: dict[str, int] = {}
-    for r in records:
+    for r in checked:
         if r.status not in statuses:
             dropped[r.status] = dropped.get(r.status, 0) + 1
     if dropped:
@@ -355,7 +355,7 @@ def build(
             "no runs to rank"
             + (f" for task {task!r}" if task is not None else "")
             + f" with status {'/'.join(statuses)}"
-            + (" (the store is empty)" if not records else "")
+            + (" (the store is empty)" if not checked else "")
         )
 
     shares: list[tuple[RunRecord, RunShare]] = []

@@ -8,12 +8,12 @@ and to keep wrapping counters (RAPL) read often enough.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from footprint import runtime
 from footprint.interrupts import critical
 from footprint.sensors.base import Sensor
 
@@ -136,11 +136,13 @@ class Timeline:
 class Sampler:
     """Calls ``tick()`` every ``interval_s`` until stopped, on the process's sampler thread.
 
-    All samplers share one daemon thread, started by the first run and parked between runs:
-    starting a thread per run would cost each run's start ~2 ms (``Thread.start`` waits until
-    the new thread is scheduled). ``tick`` exceptions go to ``on_error`` and no further: a
-    sampler problem must never reach the user's code. :meth:`stop` returns at once; a tick
-    already under way may still finish, so ticks must tolerate a stopped run.
+    All samplers share one daemon thread (:class:`SamplerThread`, owned by the runtime), started
+    by the first run and parked between runs: starting a thread per run would cost each run's
+    start ~2 ms (``Thread.start`` waits until the new thread is scheduled). ``tick`` exceptions
+    go to ``on_error`` and no further: a sampler problem must never reach the user's code.
+    :meth:`stop` returns at once; a tick already under way may still finish, so ticks must
+    tolerate a stopped run. The schedule follows ``clock`` (seconds, monotonic); the thread
+    waits in real time for the next due instant by that clock.
     """
 
     def __init__(
@@ -148,24 +150,30 @@ class Sampler:
         tick: Callable[[], None],
         interval_s: float,
         on_error: Callable[[BaseException], None] | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"sampling interval must be > 0 s, got {interval_s!r}")
         self.interval_s = interval_s
+        self.clock = clock
         self._tick = tick
         self._on_error = on_error
         self._next_t = math.inf
         self.stopped = False
 
     def start(self) -> None:
-        self._next_t = time.monotonic() + self.interval_s
-        _hub().add(self)
+        self._next_t = self.clock() + self.interval_s
+        sampler_thread().add(self)
 
     def stop(self) -> None:
         self.stopped = True
-        _hub().remove(self)
+        sampler_thread().remove(self)
 
-    def _run_tick(self, now: float) -> None:
+    def due_in(self) -> float:
+        """Seconds until the next tick is due, by this sampler's clock."""
+        return self._next_t - self.clock()
+
+    def run_tick(self) -> None:
         if self.stopped:
             return
         try:
@@ -174,23 +182,26 @@ class Sampler:
             if self._on_error is not None:
                 self._on_error(exc)
         # A fixed grid; after a stall (a suspended process) restart from now.
+        now = self.clock()
         self._next_t += self.interval_s
         if self._next_t < now:
             self._next_t = now + self.interval_s
 
 
-class _Hub:
+class SamplerThread:
     """The sampler thread: wakes at the earliest due sampler, ticks every due one, parks."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._samplers: list[Sampler] = []
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def add(self, sampler: Sampler) -> None:
         with self._cond:
             self._samplers.append(sampler)
             if self._thread is None or not self._thread.is_alive():
+                self._closed = False
                 self._thread = threading.Thread(
                     target=self._loop, name="footprint-sampler", daemon=True
                 )
@@ -203,37 +214,41 @@ class _Hub:
                 self._samplers.remove(sampler)
             self._cond.notify()
 
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread (samplers still registered stop ticking) and wait for it."""
+        with self._cond:
+            self._closed = True
+            self._samplers.clear()
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._samplers:
+                while not self._samplers and not self._closed:
                     self._cond.wait()
-                now = time.monotonic()
-                due = [s for s in self._samplers if s._next_t <= now]
+                if self._closed:
+                    return
+                waits = [(s.due_in(), s) for s in self._samplers]
+                due = [s for wait, s in waits if wait <= 0]
                 if not due:
-                    self._cond.wait(min(s._next_t for s in self._samplers) - now)
+                    self._cond.wait(min(wait for wait, _ in waits))
                     continue
             for sampler in due:  # outside the lock: runs may start and stop meanwhile
-                sampler._run_tick(now)
+                sampler.run_tick()
 
 
-_the_hub: _Hub | None = None
-_hub_lock = threading.Lock()
-
-
-def _hub() -> _Hub:
-    global _the_hub
-    if _the_hub is None:
-        with _hub_lock:
-            if _the_hub is None:
-                _the_hub = _Hub()
-    return _the_hub
-
-
-def _forget_hub_after_fork() -> None:
-    # A forked child has no sampler thread and may have inherited a held lock: start afresh.
-    global _the_hub, _hub_lock
-    _the_hub, _hub_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_hub_after_fork)
+def sampler_thread() -> SamplerThread:
+    """This process's sampler thread (in the runtime; a forked child gets its own)."""
+    rt = runtime.get()
+    if rt.sampler is None:
+        with rt.lock:
+            if rt.sampler is None:
+                rt.sampler = SamplerThread()
+    return rt.sampler

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 from footprint.errors import UsageError
 
 if TYPE_CHECKING:
-    from footprint.tracker import Run
+    from typing_extensions import Unpack
+
+    from footprint.options import TrackOptions
+    from footprint.run import Run
 
 DEFAULT_PHASE = "inference"
 DEFAULT_UNIT = "queries"
@@ -44,7 +47,8 @@ def bench(
     size: Callable[[Any], float] = len,
     phase: str = DEFAULT_PHASE,
     name: str | None = None,
-    **track_args: Any,
+    _clock: Callable[[], float] | None = None,
+    **track_args: Unpack[TrackOptions],
 ) -> list[Run]:
     """Measure ``fn`` on ``batches`` in steady state; return one finished run per repeat.
 
@@ -83,7 +87,7 @@ def bench(
     sizes = [_batch_size(size, b, i) for i, b in enumerate(batches)]  # fail before any work
     # A model object (e.g. a torch Module) has no __qualname__ of its own: use its class's.
     default = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    tracker = track(name or default, **track_args)
+    tracker = track(name or default, _clock=_clock, **track_args)
 
     for i in range(warmup):
         fn(batches[i % len(batches)])

@@ -31,4 +31,8 @@ install --upgrade pip
 install -e '.[test,demo]'
 rm -f "$log"
 
+# Lint and types first: they take seconds and fail fast.
+.venv/bin/ruff check footprint tests scripts benchmarks
+.venv/bin/ruff format --check --quiet footprint tests scripts benchmarks
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

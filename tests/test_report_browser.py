@@ -7,9 +7,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from synthetic import story_records
 
 from footprint.reporting import report
-from footprint.reporting._synthetic import story_records
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from synthetic import make_record
 
 from footprint import carbon
 from footprint.errors import RegionError
-from footprint.reporting._synthetic import make_record
 from footprint.reporting.card import card, co2_eq_emissions
 
 huggingface_hub = pytest.importorskip("huggingface_hub")

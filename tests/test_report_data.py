@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from synthetic import make_record, story_records
 
 from footprint import carbon
 from footprint.errors import RunNotFoundError
 from footprint.ranking import build
 from footprint.record import RunRecord, new_record
-from footprint.reporting._synthetic import make_record, story_records
 from footprint.reporting.data import (
     ReportError,
     default_out,

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ConstantPowerSensor
+from synthetic import make_record, story_records
 
 import footprint
 from footprint.cli import main
 from footprint.errors import RunNotFoundError
 from footprint.record import RunRecord
 from footprint.reporting import ReportError, ReportExistsError, report
-from footprint.reporting._synthetic import make_record, story_records
 from footprint.reporting.data import slug
 from footprint.store import Store
 

@@ -280,9 +280,9 @@ def integrate(
             if power_w == 0.0 or t_s[i + 1] <= t_s[i]:
                 continue
             for a, b, k in _pieces(hourly, t0 + t_s[i], t0 + t_s[i + 1]):
-                e = power_w * (b - a)
-                energy_j += e
-                weighted += e * hourly.values[k]
+                piece_j = power_w * (b - a)
+                energy_j += piece_j
+                weighted += piece_j * hourly.values[k]
                 used.add(k)
 
     used_values = [hourly.values[k] for k in sorted(used)]

@@ -30,6 +30,7 @@ from footprint.carbon.regions import carbon_intensity as table_intensity
 from footprint.errors import FootprintWarning, RegionError, UsageError
 
 if TYPE_CHECKING:
+    from footprint.carbon.hourly import HourlyIntensity
     from footprint.record import RunRecord
 
 NOTE_PREFIX = "carbon: "
@@ -50,7 +51,7 @@ class CarbonSetup:
     intensity: CarbonIntensity | None
     pue: float
     pue_source: str
-    hourly: object | None = None  # footprint.carbon.hourly.HourlyIntensity
+    hourly: HourlyIntensity | None = None
     embodied: dict | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 

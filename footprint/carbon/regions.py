@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +22,6 @@ from footprint.errors import RegionError
 
 INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "regions.json"
 CLOUD_PROVIDERS = ("aws", "azure", "gcp")
-
-_index: dict | None = None
-_index_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -59,14 +55,13 @@ class CarbonIntensity:
 
 def load_index(path: Path | None = None) -> dict:
     """The region index (cached after the first call for the default path)."""
-    global _index
     if path is not None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    if _index is None:
-        with _index_lock:
-            if _index is None:
-                _index = json.loads(INDEX_PATH.read_text(encoding="utf-8"))
-    return _index
+    from footprint import runtime
+
+    return runtime.get().cached(
+        "regions", lambda: json.loads(INDEX_PATH.read_text(encoding="utf-8"))
+    )
 
 
 def _fold(text: str) -> str:

@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         print("footprint: aborted", file=sys.stderr)
         return 130
     except typer.TyperException as exc:  # typer's (vendored click's) usage errors
-        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None):
-            print(exc.ctx.get_help())
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
             return EXIT_USAGE
         print(f"footprint: error: {_one_line(exc.format_message())}", file=sys.stderr)
-        ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             print(f"  (see `{ctx.command_path} --help`)", file=sys.stderr)
         return getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE

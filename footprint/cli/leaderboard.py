@@ -174,8 +174,8 @@ def register(app: typer.Typer) -> None:
         table = Table(title=title, title_justify="left")
         for (column, _, fmt), text in zip(_SHOWN, _headers(board)):
             if column in shown:
-                justify = "left" if fmt in ("s", "list", "stars", "b") else "right"
-                table.add_column(text, justify=justify, overflow="fold")
+                left = fmt in ("s", "list", "stars", "b")
+                table.add_column(text, justify="left" if left else "right", overflow="fold")
         for row in board.rows:
             table.add_row(*(_cell(row, c, f) for c, _, f in _SHOWN if c in shown))
         console = Console(highlight=False)

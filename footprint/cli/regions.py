@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
             ("year", "right"),
             ("basis", "left"),
         ):
-            table.add_column(col, justify=justify, overflow="fold")
+            table.add_column(col, justify="left" if justify == "left" else "right", overflow="fold")
         for r in rows:
             via = f" (via {r['grid_region']})" if r["grid_region"] else ""
             table.add_row(

@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             try:
                 proc = subprocess.Popen(cmd)
             except OSError as exc:
-                run._end("failed", error=f"{type(exc).__name__}: {exc}")
+                run.fail(f"{type(exc).__name__}: {exc}")
                 raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror or exc}") from exc
 
             def forward(signum, frame):
@@ -117,8 +117,8 @@ def register(app: typer.Typer) -> None:
                 signal.signal(signal.SIGINT, old_int)
                 signal.signal(signal.SIGTERM, old_term)
             if got_term or rc in (-signal.SIGINT, -signal.SIGTERM, 130, 143):
-                run._end("interrupted", error=f"command ended by signal (exit {rc})")
+                run.interrupt(f"command ended by signal (exit {rc})")
             elif rc != 0:
-                run._end("failed", error=f"command exited with {rc}")
+                run.fail(f"command exited with {rc}")
         print(summary_line(run), file=sys.stderr)
         return 128 - rc if rc < 0 else rc

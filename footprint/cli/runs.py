@@ -68,7 +68,12 @@ def register(app: typer.Typer) -> None:
         ):
             # ids and numbers never wrap: people copy ids into other commands.
             wrap = col in ("name", "region")
-            table.add_column(col, justify=justify, no_wrap=not wrap, overflow="fold")
+            table.add_column(
+                col,
+                justify="left" if justify == "left" else "right",
+                no_wrap=not wrap,
+                overflow="fold",
+            )
         for r in records:
             table.add_row(
                 r.id[:8],

@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             ("year", "right"),
             ("basis", "left"),
         ):
-            table.add_column(col, justify=justify, overflow="fold")
+            table.add_column(col, justify="left" if justify == "left" else "right", overflow="fold")
         for r in rows:
             intensity = f"{r['g_per_kwh']:.1f}"
             if r["own_region"] and not r["this_run"] and applied is not None:

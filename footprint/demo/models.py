@@ -29,7 +29,6 @@ import contextlib
 import copy
 import io
 import os
-import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -161,7 +160,7 @@ def demo_config(quick: bool = False, **overrides: object) -> DemoConfig:
             f"unknown DemoConfig field(s) {', '.join(unknown)}; "
             f"valid: {', '.join(DemoConfig.__dataclass_fields__)}"
         )
-    return replace(config, **overrides)
+    return replace(config, **overrides)  # type: ignore[arg-type]  # checked by DemoConfig
 
 
 def setup_torch(config: DemoConfig) -> int:
@@ -649,67 +648,3 @@ def measure_inference_s_per_1000(
         predict_all(predict, batches)
         times.append((time.perf_counter() - start_s) / queries * 1000)
     return times
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    """Print the table in docs/demo.md: ``python -m footprint.demo.models [--quick]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m footprint.demo.models", description=_main.__doc__
-    )
-    parser.add_argument("--quick", action="store_true", help="the quick profile")
-    parser.add_argument("--repeats", type=int, default=None, help="timed passes per variant")
-    args = parser.parse_args(argv)
-    overrides = {} if args.repeats is None else {"repeats": args.repeats}
-    config = demo_config(quick=args.quick, **overrides)
-    threads = setup_torch(config)
-    t0 = time.perf_counter()
-    data = load_digits_data(config)
-    start_s = time.perf_counter()
-    full = train_full_model(data, config)
-    full_s = time.perf_counter() - start_s
-    start_s = time.perf_counter()
-    student = train_student(full, data, config)
-    student_s = time.perf_counter() - start_s
-    start_s = time.perf_counter()
-    variants = build_variants(full, student, config)
-    build_s = time.perf_counter() - start_s
-    print(
-        f"torch {torch.__version__}, {threads} threads, {len(data.y_train)} train / "
-        f"{len(data.y_test)} test samples, inference batch {config.inference_batch_size}"
-    )
-    print(
-        f"training: full {config.epochs} epochs {full_s:.1f} s, "
-        f"distilled {config.student_epochs} epochs {student_s:.1f} s; "
-        f"int8 + bf16 + pruned built in {build_s:.1f} s"
-    )
-    # Round-robin over the variants, so a burst of load from elsewhere on the machine hits
-    # every variant's figures instead of all the repeats of one of them.
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for repeat in range(config.repeats):
-        for name, variant in variants.items():
-            times[name] += measure_inference_s_per_1000(
-                variant.predict, data.batches, repeats=1, warmup=1 if repeat == 0 else 0
-            )
-    print(
-        "| variant | accuracy | ms per 1,000 queries: median (min-max) | vs full "
-        "| nonzero / params | size |"
-    )
-    print("|---|---|---|---|---|---|")
-    baseline_s = statistics.median(times[FULL])
-    for name, variant in variants.items():
-        acc = accuracy(predict_all(variant.predict, data.batches), data.y_test)
-        median_s = statistics.median(times[name])
-        print(
-            f"| {name} | {acc:.3f} | {median_s * 1000:.1f} ({min(times[name]) * 1000:.1f}-"
-            f"{max(times[name]) * 1000:.1f}) | {baseline_s / median_s:.2f}x | "
-            f"{variant.nonzero_parameter_count:,} / {variant.parameter_count:,} | "
-            f"{variant.size_bytes / 1e6:.1f} MB |"
-        )
-    print(f"total {time.perf_counter() - t0:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -28,6 +28,7 @@ from footprint.errors import FootprintError, StoreError, UsageError
 from footprint.units import J_PER_WH
 
 if TYPE_CHECKING:
+    from footprint.options import TrackOptions
     from footprint.ranking import Board
     from footprint.record import RunRecord
 
@@ -377,7 +378,7 @@ def run_demo(
             progress(stage, detail, done, n_steps)
         done += 1
 
-    common = {
+    common: TrackOptions = {
         "task": TASK,
         "model": MODEL,
         "region": region,
@@ -401,13 +402,13 @@ def run_demo(
 
     def train_tracked(variant: str, train: Callable[..., Any], total_epochs: int, *args: Any):
         label = "full fp32 model" if variant == BASELINE else "distilled student"
-        tracker = track(
-            f"train-{MODEL}-{variant}",
-            variant=variant,
-            baseline=variant == BASELINE,
-            tags=tags("train", epochs=total_epochs),
+        opts: TrackOptions = {
             **common,
-        )
+            "variant": variant,
+            "baseline": variant == BASELINE,
+            "tags": tags("train", epochs=total_epochs),
+        }
+        tracker = track(f"train-{MODEL}-{variant}", **opts)
         with tracker as run:
 
             def scope(epoch: int):
@@ -430,9 +431,8 @@ def run_demo(
     @contextmanager
     def compress_scope(name: str) -> Iterator[None]:
         step("compressing", name)
-        with track(
-            f"compress-{MODEL}-{name}", variant=name, tags=tags("compress"), **common
-        ) as run:
+        opts: TrackOptions = {**common, "variant": name, "tags": tags("compress")}
+        with track(f"compress-{MODEL}-{name}", **opts) as run:
             with run.phase("compress"):
                 yield
 
@@ -463,15 +463,11 @@ def run_demo(
             variant = variants[name]
             lb_name = _LEADERBOARD_NAME.get(name, name)
             step("measuring inference", f"{lb_name}, repeat {r + 1}/{n_repeats}")
-            (run,) = bench(
-                variant.predict,
-                list(data.batches) * passes[name],
-                warmup=len(data.batches),
-                repeats=1,
-                name=f"infer-{MODEL}-{lb_name}",
-                variant=lb_name,
-                baseline=lb_name == BASELINE,
-                tags=tags(
+            opts: TrackOptions = {
+                **common,
+                "variant": lb_name,
+                "baseline": lb_name == BASELINE,
+                "tags": tags(
                     "inference",
                     repeat=r + 1,
                     passes=passes[name],
@@ -480,7 +476,14 @@ def run_demo(
                     nonzero_parameters=variant.nonzero_parameter_count,
                     size_bytes=variant.size_bytes,
                 ),
-                **common,
+            }
+            (run,) = bench(
+                variant.predict,
+                list(data.batches) * passes[name],
+                warmup=len(data.batches),
+                repeats=1,
+                name=f"infer-{MODEL}-{lb_name}",
+                **opts,
             )
             run.log(accuracy=accuracies[name])
 

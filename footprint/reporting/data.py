@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from footprint.errors import FootprintError, RunNotFoundError
 from footprint.formatting import measured_label
@@ -439,11 +440,11 @@ def infer_board_args(
         explain.append(f"per {per!r}: the unit counted by the most runs ({units[per]})")
     counted = [r for r in records if r.counts.get(per)]
     if not counted:
-        units = sorted({u for r in records for u in r.counts})
+        seen = sorted({u for r in records for u in r.counts})
         return (
             quality,
             None,
-            (f"no run counted {per!r} (units counted: {', '.join(units) or 'none'})"),
+            (f"no run counted {per!r} (units counted: {', '.join(seen) or 'none'})"),
         )
     if quality is None:
         metrics = Counter(m for r in counted for m in r.metrics)
@@ -505,7 +506,7 @@ def store_view(
     q, p, how = infer_board_args(records, quality, per)
     if asked and (q is None or p is None):
         raise ReportError(f"cannot build the leaderboard asked for: {how}")
-    board = None
+    board: dict[str, Any] | None = None
     missing = None
     if q is not None and p is not None:
         try:

@@ -87,7 +87,8 @@ def to_svg(fig: Any, label: str) -> str:
 
 def device_colours(device_ids: list[str], kinds: dict[str, str]) -> dict[str, str]:
     """A colour per device: its kind's, shaded apart when several devices share a kind."""
-    out, used = {}, {}
+    out: dict[str, str] = {}
+    used: dict[str, int] = {}
     spare = iter(OTHER_COLOURS * 4)
     for dev in device_ids:
         base = KIND_COLOURS.get(kinds.get(dev, ""))
@@ -206,7 +207,8 @@ def _num(x: float) -> str:
 
 def _pareto_line(rows: list[dict], higher: bool) -> tuple[list[float], list[float]]:
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["energy_wh_per_1k"])
-    xs, ys = [], []
+    xs: list[float] = []
+    ys: list[float] = []
     for r in front:
         if xs:  # a staircase: quality holds until the next front point buys more of it
             xs.append(r["energy_wh_per_1k"])

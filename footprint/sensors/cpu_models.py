@@ -18,7 +18,6 @@ import functools
 import importlib.util
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,19 +98,15 @@ def codecarbon_cpu_power_csv() -> Path | None:
     return None
 
 
-_table_lock = threading.Lock()
-_table_cache: dict[Path, tuple[str, str]] = {}
-
-
 def _table_text(path: Path) -> tuple[str, str]:
-    """The table's text and its lower-cased copy, read once per process."""
-    with _table_lock:
-        cached = _table_cache.get(path)
-        if cached is None:
-            text = path.read_text(encoding="utf-8")
-            cached = (text, text.lower())
-            _table_cache[path] = cached
-        return cached
+    """The table's text and its lower-cased copy, read once per process (the runtime's)."""
+    from footprint import runtime
+
+    def load() -> tuple[str, str]:
+        text = path.read_text(encoding="utf-8")
+        return text, text.lower()
+
+    return runtime.get().cached(f"cpu-table:{path}", load)
 
 
 def lookup_tdp(model: str, table: Path | None = None) -> TdpMatch:
@@ -184,27 +179,23 @@ class CpuInfo:
     packages: int | None  # distinct physical ids
 
 
-_cpuinfo_lock = threading.Lock()
-_cpuinfo_cache: dict[str, CpuInfo] = {}
-
-
 def read_cpuinfo(proc_root: str | os.PathLike[str] = "/proc") -> CpuInfo:
-    """Parse ``<proc_root>/cpuinfo`` (cached per root: the kernel rebuilds it on each read)."""
+    """Parse ``<proc_root>/cpuinfo`` (cached per root in the runtime: the kernel rebuilds it on
+    each read)."""
+    from footprint import runtime
+
     root = os.fspath(proc_root)
-    with _cpuinfo_lock:
-        cached = _cpuinfo_cache.get(root)
-    if cached is not None:
-        return cached
-    info = _parse_cpuinfo(root)
-    with _cpuinfo_lock:
-        _cpuinfo_cache[root] = info
+    info = runtime.get().cached(f"cpuinfo:{root}", lambda: _parse_cpuinfo(root))
     return info
 
 
 def clear_cpuinfo_cache() -> None:
     """Forget cached /proc/cpuinfo parses (tests that rewrite a fake tree use this)."""
-    with _cpuinfo_lock:
-        _cpuinfo_cache.clear()
+    from footprint import runtime
+
+    data = runtime.get().data
+    for key in [k for k in data if k.startswith("cpuinfo:")]:
+        data.pop(key, None)
 
 
 def _parse_cpuinfo(root: str) -> CpuInfo:

@@ -381,12 +381,12 @@ class ProcessTreeCpu:
             debt.update((key, (0.0, amount)) for key, amount in new_debt.items())
             self._debt = {}
             for key, cur in now.items():
-                old = seen.get(key)
-                if old is None:
+                before = seen.get(key)
+                if before is None:
                     added += cur.own_s + cur.reaped_s
                     continue
-                added += max(0.0, cur.own_s - old.own_s)
-                growth = max(0.0, cur.reaped_s - old.reaped_s)
+                added += max(0.0, cur.own_s - before.own_s)
+                growth = max(0.0, cur.reaped_s - before.reaped_s)
                 older, newer = debt.pop(key, (0.0, 0.0))
                 paid = min(growth, older)
                 growth, older = growth - paid, older - paid

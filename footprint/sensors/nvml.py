@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from footprint import runtime
 from footprint.errors import FootprintWarning, SensorError, UsageError
 from footprint.sensors.base import DeviceInfo, Reading, Sensor, SourceStatus
 
@@ -70,18 +71,14 @@ class _Session:
     gpus: tuple[_Gpu, ...]
 
 
-_session_lock = threading.Lock()
-_session: _Session | SourceStatus | None = None  # a SourceStatus records why NVML is unusable
-_warned = False
-
-
 def _open_session() -> _Session | SourceStatus:
-    """Initialise NVML and list the GPUs, once per process; failures are cached too."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = _init_nvml()
-        return _session
+    """Initialise NVML and list the GPUs, once per process (the runtime keeps the session, or
+    the SourceStatus saying why NVML is unusable: failures are cached too)."""
+    rt = runtime.get()
+    with rt.lock:
+        if rt.nvml_session is None:
+            rt.nvml_session = _init_nvml()
+        return rt.nvml_session
 
 
 def _init_nvml() -> _Session | SourceStatus:
@@ -239,7 +236,6 @@ def discover_gpus(
     SensorError when ``gpus`` names GPUs that do not exist while others do, or a GPU it names
     cannot be read; UsageError for malformed arguments.
     """
-    global _warned
     _check_arguments(gpus, poll_interval_s, visible_devices)
     if visible_devices is FROM_ENVIRONMENT:
         visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -253,19 +249,18 @@ def discover_gpus(
     else:
         status = None
     if status is not None:
-        with _session_lock:
-            warn, _warned = asked and not _warned, _warned or asked
-        if warn:
+        if asked and runtime.get().warn_once("nvml-missing"):
             fix = f"; fix: {status.fix}" if status.fix else ""
             warnings.warn(
-                f"gpus={list(gpus)!r} asked for GPUs but none can be measured: {status.summary}"
-                f"{fix}. The run continues without GPU energy.",
+                f"gpus={list(gpus or [])!r} asked for GPUs but none can be measured: "
+                f"{status.summary}{fix}. The run continues without GPU energy.",
                 FootprintWarning,
                 stacklevel=2,
             )
         return [], status
     assert isinstance(session, _Session)
 
+    why_none: str
     if gpus is not None:
         indices = _resolve_explicit(gpus, session)
         why_none = "gpus=[] selects no GPU"
@@ -276,8 +271,8 @@ def discover_gpus(
             f"{len(session.gpus)} GPU(s)"
         )
     if not indices:
-        fix = None if gpus is not None else "unset CUDA_VISIBLE_DEVICES or pass gpus=[...]"
-        return [], SourceStatus("nvml", False, why_none, fix)
+        remedy = None if gpus is not None else "unset CUDA_VISIBLE_DEVICES or pass gpus=[...]"
+        return [], SourceStatus("nvml", False, why_none, remedy)
 
     sensors: list[Sensor] = []
     unreadable: list[str] = []

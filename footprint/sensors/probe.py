@@ -8,10 +8,10 @@ Discovered hardware sensors are cached per process, so a later run starts in mic
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from footprint import runtime
 from footprint.sensors.base import Sensor, SourceStatus
 
 DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
@@ -33,15 +33,13 @@ class Probe:
         ]
 
 
-_cache: dict[tuple, tuple[list[Sensor], SourceStatus]] = {}
-_cache_lock = threading.Lock()
-
-
 def _cached(key: tuple, discover) -> tuple[list[Sensor], SourceStatus]:
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = discover()
-        return _cache[key]
+    """Discovered once per process (the runtime's probe cache; a forked child probes again)."""
+    rt = runtime.get()
+    with rt.lock:
+        if key not in rt.probe_cache:
+            rt.probe_cache[key] = discover()
+        return rt.probe_cache[key]
 
 
 def probe(

@@ -28,9 +28,10 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from footprint.errors import FootprintWarning, SensorError
-from footprint.sensors.base import DeviceInfo, Reading, Sensor, SourceStatus
+from footprint.sensors.base import DeviceInfo, DeviceKind, Reading, Sensor, SourceStatus
 
 __all__ = ["DEFAULT_MAX_POWER_W", "RaplSensor", "discover_rapl", "wrap_modulus_uj"]
 
@@ -44,10 +45,8 @@ _ZONE_RE = re.compile(r"^(intel-rapl|intel-rapl-mmio):(\d+)(?::(\d+))?$")
 _PACKAGE_RE = re.compile(r"^package-(\d+)(?:-die-(\d+))?$")
 _CONSTRAINT_RE = re.compile(r"^constraint_(\d+)_(max_power_uw|power_limit_uw)$")
 
-# Warn about root-only counters once per process and powercap root (not a global flag that
-# tests would have to reset: each test tree has its own root).
-_warned_roots: set[str] = set()
-_warned_lock = threading.Lock()
+# Root-only counters are warned about once per process and powercap root (each test tree has
+# its own root); the runtime keeps what was warned.
 
 
 def wrap_modulus_uj(max_energy_range_uj: int) -> float:
@@ -357,7 +356,7 @@ def discover_rapl(
     failed: list[str] = []
     for zone, kind, dev_id, name, extra in plans:
         max_power_w = zone.max_power_w or DEFAULT_MAX_POWER_W
-        details = {
+        device_details: dict[str, object] = {
             "zone": zone.key,
             "path": zone.path,
             "interface": zone.interface,
@@ -367,7 +366,7 @@ def discover_rapl(
             **extra,
             **zone.notes,
         }
-        device = DeviceInfo(dev_id, kind, name, "rapl", True, details)
+        device = DeviceInfo(dev_id, cast(DeviceKind, kind), name, "rapl", True, device_details)
         try:
             sensors.append(
                 RaplSensor(
@@ -386,10 +385,9 @@ def discover_rapl(
     fix = None
     if denied:
         fix = _permission_fix(root_s, {z.interface for z in denied})
-        with _warned_lock:
-            first = root_s not in _warned_roots
-            _warned_roots.add(root_s)
-        if first:
+        from footprint import runtime
+
+        if runtime.get().warn_once("rapl-root-only", root_s):
             warnings.warn(
                 f"RAPL energy counters in {root_s} are readable by root only (Linux >= 5.10, "
                 "since the PLATYPUS attack), so CPU/DRAM energy will be estimated, not measured. "

@@ -1,0 +1,136 @@
+"""Record assembly: a live run's readings turned into a :class:`RunRecord`.
+
+The run hands over plain facts (its sensors, two snapshots, its phases, counts and notes); this
+module differences the counters, builds the device and phase entries, adds the carbon fields and
+makes the record through :func:`footprint.record.new_record`, like every other record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from footprint.record.builder import new_record
+from footprint.record.model import RunRecord
+from footprint.units import J_PER_KWH
+
+if TYPE_CHECKING:
+    from footprint.carbon.model import CarbonSetup
+    from footprint.options import RunConfig
+    from footprint.sampler import Snapshot, Timeline
+    from footprint.sensors.base import Sensor, SourceStatus
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    """One phase occurrence as the run knows it: its path and boundary snapshots."""
+
+    name: str
+    path: str
+    start: Snapshot
+    end: Snapshot | None
+    counts: Mapping[str, float]
+
+
+def energies(a: Snapshot, b: Snapshot) -> list[float]:
+    """Each device's energy between two snapshots (counters never run backwards)."""
+    return [max(0.0, y - x) for x, y in zip(a.energy_j, b.energy_j)]
+
+
+def assemble(
+    *,
+    run_id: str,
+    name: str,
+    status: str,
+    config: RunConfig,
+    carbon: CarbonSetup,
+    wall_start: float,
+    start: Snapshot,
+    now: Snapshot,
+    sensors: Sequence[Sensor],
+    failures: Mapping[str, str],
+    phases: Sequence[PhaseSpan],
+    timeline: Timeline,
+    sources: Sequence[SourceStatus],
+    counts: Mapping[str, float],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    notes: Sequence[str],
+    error: str | None,
+    pid_create_time: float | None,
+    heartbeat: bool = False,
+) -> RunRecord:
+    """The record of a run at snapshot ``now`` (a checkpoint with ``heartbeat``, else final)."""
+    from footprint import carbon as carbon_model
+    from footprint.host import host_facts
+
+    ids = [s.device.id for s in sensors]
+    device_j = energies(start, now)
+    devices = []
+    for s, e, u0, u1 in zip(sensors, device_j, start.uncertain_intervals, now.uncertain_intervals):
+        d: dict[str, Any] = s.device.to_dict()
+        d["energy_j"] = e
+        d["uncertain"] = u1 > u0
+        if s.device.id in failures:
+            d["error"] = failures[s.device.id]
+        devices.append(d)
+    phase_rows = []
+    for ph in phases:
+        end = ph.end or now
+        phase_rows.append(
+            {
+                "name": ph.name,
+                "path": ph.path,
+                "start_s": round(ph.start.t - start.t, 6),
+                "end_s": round(end.t - start.t, 6),
+                "energy_j": dict(zip(ids, energies(ph.start, end))),
+                "counts": dict(ph.counts),
+            }
+        )
+    all_notes = list(notes)
+    for dev_id, msg in failures.items():
+        all_notes.append(
+            f"{dev_id} stopped being readable ({msg}): its energy after that is missing"
+        )
+    uncertain = any(d["uncertain"] for d in devices)
+    if uncertain:
+        all_notes.append(
+            "a counter was read too late to rule out a double wrap (a suspended process?): "
+            "devices marked uncertain may be under-counted"
+        )
+    started = datetime.fromtimestamp(wall_start, timezone.utc)
+    record: dict[str, Any] = {
+        "id": run_id,
+        "name": name,
+        "status": status,
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(seconds=now.t - start.t)).isoformat(),
+        "duration_s": now.t - start.t,
+        "energy_kwh": sum(device_j) / J_PER_KWH,
+        "devices": devices,
+        "phases": phase_rows,
+        "counts": dict(counts),
+        "metrics": dict(metrics),
+        "metric_directions": dict(config.higher_is_better),
+        "tags": dict(tags),
+        "task": config.task,
+        "model": config.model,
+        "variant": config.variant,
+        "baseline": config.baseline,
+        "timeline": timeline.to_dict(ids),
+        "host": host_facts([s.device for s in sensors if s.device.kind == "gpu"]),
+        "sources": [src.to_dict() for src in sources],
+        "energy_uncertain": uncertain,
+        "error": error,
+        "checkpoint_interval_s": config.checkpoint_interval_s,
+        "pid": os.getpid(),
+        "pid_create_time": pid_create_time,
+        "notes": all_notes,
+    }
+    if heartbeat:
+        record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
+    record.update(carbon_model.emissions_for(record, carbon))
+    return new_record(**record)

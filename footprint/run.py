@@ -1,0 +1,456 @@
+"""The live run: its sensors and sampler, phases, counts and metrics, checkpoints, and its end.
+
+Totals are counter differences between readings taken at the exact instants a run or phase starts
+and stops. A background sampler adds a bounded power timeline and periodic checkpoints, so even a
+killed process leaves its run on disk. Only the process that started a run ever writes its
+record: a forked child that inherits it (a DataLoader worker, a fork ``multiprocessing`` pool)
+can neither save, checkpoint nor end it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import math
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from footprint import runtime
+from footprint.errors import FootprintWarning, UsageError
+from footprint.interrupts import critical
+from footprint.listeners import EVENTS
+from footprint.record import RunRecord, check_number, new_run_id
+from footprint.record.assemble import PhaseSpan, assemble, energies
+from footprint.sampler import Sampler, SensorSet, Snapshot, Timeline
+from footprint.store import Store, process_create_time
+from footprint.units import J_PER_KWH
+
+if TYPE_CHECKING:
+    from footprint.listeners import RunListener
+    from footprint.options import RunConfig
+    from footprint.sensors.probe import Probe
+
+STATUSES_AT_END = ("completed", "failed", "interrupted")
+
+
+class Phase:
+    """One occurrence of a named phase: its boundaries, energy per device and counts."""
+
+    __slots__ = ("run", "name", "path", "start", "end", "counts")
+
+    def __init__(self, run: Run, name: str, path: str, start: Snapshot) -> None:
+        self.run, self.name, self.path, self.start = run, name, path, start
+        self.end: Snapshot | None = None
+        self.counts: dict[str, float] = {}
+
+    def span(self) -> PhaseSpan:
+        return PhaseSpan(self.name, self.path, self.start, self.end, dict(self.counts))
+
+
+# The phases open in this thread or task (each knows its run): concurrent requests or tasks of
+# one run nest only their own phases, and count only into them.
+_open_phases: contextvars.ContextVar[tuple[Phase, ...]] = contextvars.ContextVar(
+    "footprint_open_phases", default=()
+)
+
+
+class Run:
+    """A tracked run: live while its block executes, a finished record afterwards.
+
+    Use :meth:`phase`, :meth:`count` and :meth:`log` inside the block; read ``energy_kwh``,
+    ``emissions_kg``, ``duration_s``, :attr:`record` or :meth:`to_dict` after it.
+    """
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.id = new_run_id()
+        self.name: str = config.name
+        self.status = "running"
+        self.counts: dict[str, float] = {}
+        self.metrics: dict[str, float] = {}
+        self.tags: dict[str, str] = dict(config.tags)
+        self.notes: list[str] = []
+        self.error: str | None = None
+        self.path: os.PathLike[str] | None = None  # where the record was saved
+        self.pid = os.getpid()  # the only process that may write this run's record
+        self._phases: list[Phase] = []
+        self._signal: str | None = None  # a signal the program's own handler took
+        self._lock = threading.RLock()
+        self._save_lock = threading.RLock()  # orders checkpoints before the final save
+        self._store = Store(config.store)
+        self._carbon = config.carbon
+        self._record: RunRecord | None = None
+        self._sampler: Sampler | None = None
+        self._sensors: SensorSet | None = None
+        self._probe: Probe | None = None
+        self._timeline: Timeline | None = None
+        self._start: Snapshot | None = None
+        self._stop: Snapshot | None = None
+        self._wall_start = 0.0
+        self._last_checkpoint = 0.0
+        self._checkpoint_failed = False
+        self._listeners: list[RunListener] = list(runtime.get().listeners)
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def add_listener(self, listener: RunListener) -> None:
+        """Follow this run with ``listener`` (see :mod:`footprint.listeners`)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _notify(self, event: str, *args: Any) -> None:
+        assert event in EVENTS
+        for listener in list(self._listeners):
+            method = getattr(listener, event, None)
+            if method is None:
+                continue
+            try:
+                method(self, *args)
+            except Exception as exc:  # an integration's bug never breaks the run
+                with self._lock:
+                    if listener in self._listeners:
+                        self._listeners.remove(listener)
+                self.notes.append(
+                    f"listener {type(listener).__name__} failed in {event} and was detached: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def _mine(self) -> bool:
+        """False in a forked child: the run belongs to the process that started it."""
+        return os.getpid() == self.pid
+
+    def begin(self) -> None:
+        """Probe the sensors, take the start readings and start sampling (the tracker calls
+        this on entering the block)."""
+        from footprint.sensors.base import SourceStatus
+        from footprint.sensors.probe import Probe, probe
+
+        cfg = self.config
+        if cfg.save:
+            self._store.ensure_writable()
+        if cfg.sensors is not None:
+            found = Probe(
+                list(cfg.sensors),
+                [SourceStatus("user", True, f"{len(cfg.sensors)} user-supplied sensor(s)")],
+            )
+        else:
+            found = probe(
+                gpus=cfg.gpus,
+                powercap_root=cfg.powercap_root,
+                cpu_utilisation=cfg.cpu_utilisation,
+                pid=os.getpid(),
+            )
+        self._probe = found
+        for s in found.sensors:
+            s.start()
+        self._sensors = SensorSet(found.sensors, clock=cfg.clock)
+        interval = cfg.sample_interval_s
+        limit = self._sensors.max_read_interval_s()
+        if limit is not None and limit < interval:
+            interval = limit  # read wrapping counters often enough that two wraps cannot happen
+        self._wall_start = time.time()
+        self._start = self._sensors.read()
+        self._timeline = Timeline(
+            self._start, resolution_s=interval, max_buckets=cfg.max_timeline_points
+        )
+        self._sampler = Sampler(self._tick, interval, on_error=self._sampler_error)
+        # first checkpoint on the first tick: killed runs leave a file
+        self._last_checkpoint = -math.inf
+        self._sampler.start()
+        self._notify("on_start")
+
+    def _tick(self) -> None:
+        if self.status != "running" or self._sensors is None or self._timeline is None:
+            return  # a tick that raced with the run's end
+        snap = self._sensors.read()
+        self._timeline.add(snap)
+        if self.config.save and snap.t - self._last_checkpoint >= self.config.checkpoint_interval_s:
+            self._last_checkpoint = snap.t
+            self._checkpoint(snap)
+        self._notify("on_tick", snap)
+
+    def _sampler_error(self, exc: BaseException) -> None:
+        note = f"sampler error: {type(exc).__name__}: {exc}"
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def _checkpoint(self, snap: Snapshot) -> None:
+        if not self._mine:
+            return
+        record = self._build(snap, status="running", heartbeat=True)
+        try:
+            with self._save_lock:  # never after the final record
+                if self.status == "running":
+                    self._store.save(record)
+        except OSError as exc:
+            if not self._checkpoint_failed:
+                self._checkpoint_failed = True
+                warnings.warn(
+                    f"footprint: cannot checkpoint run to {self._store.path}: {exc}",
+                    FootprintWarning,
+                    stacklevel=2,
+                )
+
+    def end(self, status: str, error: str | None = None) -> None:
+        """End the run with ``status`` (completed, failed or interrupted): read the counters
+        first (the exact stop instant), then stop sampling and save. Does nothing if the run
+        has already ended, or in a forked child (the run is its parent's)."""
+        if status not in STATUSES_AT_END:
+            raise UsageError(f"a run ends as one of {', '.join(STATUSES_AT_END)}, not {status!r}")
+        if not self._mine:
+            return
+        with critical, self._lock:
+            if self.status != "running" or self._sensors is None or self._start is None:
+                return
+            try:
+                self._stop = self._sensors.read()
+            finally:  # whatever happens, the run stops: no sampler ticking a finished run
+                self.status = status
+                self.error = error
+                if self._sampler is not None:
+                    self._sampler.stop()
+            assert self._timeline is not None and self._probe is not None
+            self._timeline.finish(self._stop)
+            for s in self._probe.sensors:
+                s.stop()
+            for ph in self._phases:  # phases left open (an exception, another task) end here
+                if ph.end is None:
+                    ph.end = self._stop
+            self._record = self._build(self._stop, status=status)
+            if self.config.save:
+                self._save_final()
+        self._notify("on_end", self._record)
+
+    def fail(self, error: str) -> None:
+        """End the run as failed, with ``error`` saying why (e.g. a wrapped command's exit)."""
+        self.end("failed", error)
+
+    def interrupt(self, reason: str) -> None:
+        """End the run as interrupted, with ``reason`` (a signal, a killed command...)."""
+        self.end("interrupted", reason)
+
+    def _save_final(self) -> None:
+        if not self._mine or self._record is None:
+            return
+        try:
+            with self._save_lock:
+                self.path = self._store.save(self._record)
+        except (OSError, ValueError) as exc:
+            warnings.warn(
+                f"footprint: could not save run {self.id} to {self._store.path}: {exc}",
+                FootprintWarning,
+                stacklevel=4,
+            )
+
+    def signalled(self, name: str) -> None:
+        """The program's own handler took signal ``name``: this run will end as interrupted."""
+        self._signal = self._signal or name
+        self.notes.append(f"{name} received during the run; the program's own handler ran")
+
+    # -- user API --------------------------------------------------------------------------
+
+    def _check_live(self, what: str) -> None:
+        if self.status != "running":
+            raise UsageError(
+                f"run.{what} called after run {self.name!r} ended ({self.status}); call it inside "
+                "the `with footprint.track(...)` block or the decorated function"
+            )
+        if self._start is None:
+            raise UsageError(f"run.{what} called before the run started; use it inside the block")
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[Phase]:
+        """Measure a named part of the run (nestable, repeatable): ``with run.phase("epoch"):``.
+
+        Phases nest per thread and per asyncio task: concurrent requests each get their own.
+        """
+        with critical, self._lock:
+            self._check_live("phase")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"phase name must be a non-empty string, got {name!r}")
+            assert self._sensors is not None
+            mine = [p for p in _open_phases.get() if p.run is self]
+            parent = mine[-1].path + "/" if mine else ""
+            ph = Phase(self, name, parent + name, self._sensors.read())
+            self._phases.append(ph)
+            token = _open_phases.set((*_open_phases.get(), ph))
+        self._notify("on_phase_start", ph)
+        try:
+            yield ph
+        finally:
+            with critical, self._lock:
+                if ph.end is None and self.status == "running" and self._sensors is not None:
+                    snap = self._sensors.read()
+                    inner = ph.path + "/"
+                    for p in _open_phases.get():  # inner phases left open end with this one
+                        if (
+                            p.run is self
+                            and p.end is None
+                            and (p is ph or p.path.startswith(inner))
+                        ):
+                            p.end = snap
+                try:
+                    _open_phases.reset(token)
+                except ValueError:  # exited in another context (misnested): just drop it
+                    _open_phases.set(tuple(p for p in _open_phases.get() if p is not ph))
+            self._notify("on_phase_end", ph)
+
+    def count(self, **units: float) -> None:
+        """Add units of work (``samples=32``, ``tokens=...``), to the run and its open phases."""
+        values = {key: check_number(key, value) for key, value in units.items()}
+        with critical, self._lock:
+            self._check_live("count")
+            open_here = [p for p in _open_phases.get() if p.run is self and p.end is None]
+            for key, value in values.items():
+                self.counts[key] = self.counts.get(key, 0) + value
+                for ph in open_here:
+                    ph.counts[key] = ph.counts.get(key, 0) + value
+
+    def log(self, **metrics: float) -> None:
+        """Record quality metrics (``accuracy=0.91``); a later value replaces an earlier one.
+
+        Allowed during the run and right after it (metrics are often computed after the block);
+        logging after the run re-saves its record.
+        """
+        values = {key: float(check_number(key, value)) for key, value in metrics.items()}
+        with critical, self._lock:
+            self.metrics.update(values)
+            if self._record is not None:
+                self._record = self._record.replace(metrics=dict(self.metrics))
+                if self.config.save and self.path is not None:
+                    self._save_final()
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _now(self) -> Snapshot:
+        if self._stop is not None:
+            return self._stop
+        assert self._sensors is not None
+        with critical:
+            return self._sensors.read()
+
+    @property
+    def energy_j(self) -> float:
+        """IT energy of all devices so far (live) or in total (finished), in joules."""
+        if self._start is None:
+            return 0.0
+        return sum(energies(self._start, self._now()))
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.energy_j / J_PER_KWH
+
+    @property
+    def duration_s(self) -> float:
+        if self._start is None:
+            return 0.0
+        return self._now().t - self._start.t
+
+    @property
+    def emissions_kg(self) -> float | None:
+        """Operational emissions (IT energy x PUE x intensity), None when no region was given."""
+        if self._record is not None:
+            return self._record.emissions_kg
+        return self._carbon.emissions_kg(self.energy_kwh) if self._start is not None else None
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's typed record (:class:`footprint.record.RunRecord`); a live run gives a
+        snapshot, with status ``running``."""
+        if self._record is not None:
+            return self._record
+        if self._start is None or self._sensors is None:
+            raise UsageError(
+                "the run has not started yet: read its record inside or after the block"
+            )
+        return self._build(self._sensors.read(), status="running")
+
+    def to_dict(self) -> dict:
+        """The run's record as the plain JSON-serialisable dict the store saves; live runs give
+        a snapshot."""
+        return self.record.to_dict()
+
+    def report(self, out: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> Any:
+        """Write this run's self-contained HTML page (default ``reports/<name>-<id>.html``).
+
+        A convenience for ``footprint.report(runs=[run.record], out=...)``."""
+        if self._record is None:
+            raise UsageError("run.report() needs a finished run: call it after the block")
+        import footprint
+
+        return footprint.report(runs=[self._record], out=out, overwrite=overwrite)
+
+    def _build(self, snap: Snapshot, status: str, heartbeat: bool = False) -> RunRecord:
+        with self._lock:
+            assert self._start is not None and self._sensors is not None
+            assert self._probe is not None and self._timeline is not None
+            return assemble(
+                run_id=self.id,
+                name=self.name,
+                status=status,
+                config=self.config,
+                carbon=self._carbon,
+                wall_start=self._wall_start,
+                start=self._start,
+                now=snap,
+                sensors=self._sensors.sensors,
+                failures=dict(self._sensors.failures),
+                phases=[ph.span() for ph in self._phases],
+                timeline=self._timeline,
+                sources=self._probe.sources,
+                counts=self.counts,
+                metrics=self.metrics,
+                tags=self.tags,
+                notes=[*self.notes, *self._probe.notes, *self._carbon.notes],
+                error=self.error,
+                pid_create_time=_process_create_time(),
+                heartbeat=heartbeat,
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"<footprint.Run {self.name!r} {self.status} id={self.id[:8]} "
+            f"energy={self.energy_j:.1f} J duration={self.duration_s:.2f} s>"
+        )
+
+
+@functools.cache
+def _process_create_time() -> float | None:
+    return process_create_time()
+
+
+os.register_at_fork(after_in_child=_process_create_time.cache_clear)
+
+
+def outcome(
+    run: Run, exc_type: type[BaseException] | None, exc: BaseException | None
+) -> tuple[str, str | None]:
+    """(status, error) of a run whose block ended with ``exc`` (None: normally)."""
+    error = None
+    if exc_type is not None:
+        try:
+            text = str(exc)
+        except Exception:  # an exception whose __str__ raises must still end the run
+            text = f"<{exc_type.__name__} that cannot be printed>"
+        error = f"{exc_type.__name__}: {text}".rstrip(": ")
+    if run._signal is not None:  # a signal the program handled itself cut the run short
+        error = run._signal + (f" (then {error})" if error else "")
+        stopped = exc_type is None or issubclass(exc_type, (SystemExit, KeyboardInterrupt))
+        return ("interrupted" if stopped else "failed"), error
+    if exc_type is None:
+        return "completed", None
+    # Ctrl-C; an asyncio task cancelled by it (matched by name: no asyncio import here).
+    if issubclass(exc_type, KeyboardInterrupt) or exc_type.__name__ == "CancelledError":
+        return "interrupted", error
+    if issubclass(exc_type, SystemExit):
+        code = getattr(exc, "code", None)
+        return ("completed" if code in (0, None) else "failed"), error
+    return "failed", error
