@@ -74,7 +74,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("carbon_intensity", None, "g CO2e/kWh, instead of (or to override) a region's"),
     Option("pue", None, "power usage effectiveness: a number >= 1 or a preset (default 1.0)"),
     Option("intensity_csv", None, "hourly intensity file, integrated over the run's timeline"),
-    Option("intensity_basis", "life-cycle", "column of an Electricity Maps file: or 'direct'"),
+    Option("intensity_basis", "life-cycle", "Electricity Maps column: 'life-cycle' or 'direct'"),
     Option("embodied", None, "True (published defaults) or {kind: {...}}: embodied emissions"),
     Option("store", None, "run directory (default $FOOTPRINT_DIR or ./footprint-runs)"),
     Option("save", True, "False keeps the record in memory only"),

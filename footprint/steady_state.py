@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from footprint import options
 from footprint.errors import UsageError
 
 if TYPE_CHECKING:
@@ -100,3 +101,6 @@ def bench(
                     run.count(**{unit: n})
         runs.append(run)
     return runs
+
+
+bench.__doc__ = (bench.__doc__ or "") + "\n    " + options.docstring().replace("\n", "\n    ")

@@ -96,3 +96,14 @@ def _every_record_round_trips():
     RunRecord.from_dict = classmethod(checked)  # type: ignore[method-assign, assignment]
     yield
     RunRecord.from_dict = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    """Each test starts from the documented reset: no listeners, caches or warned-once keys
+    left by another test (footprint.runtime.reset)."""
+    from footprint import runtime
+
+    runtime.reset()
+    yield
+    runtime.reset()
