@@ -26,16 +26,10 @@ from fakes import (
 )
 
 from footprint.errors import UsageError
-from footprint.sensors.nvml import (
-    _Bell,
-    _Lateness,
-    _parse_visible,
-    _poll_all,
-    _PowerPoller,
-    _Slots,
-    _Strata,
-    discover_gpus,
-)
+from footprint.sensors.nvml import discover_gpus
+from footprint.sensors.nvml.discover import _parse_visible
+from footprint.sensors.nvml.polling import PowerPoller, _Bell
+from footprint.sensors.stratified import Lateness, Slots, Strata, poll_all
 
 UUIDS = [fake_uuid(i) for i in range(3)]
 
@@ -93,8 +87,8 @@ def no_reading():
     pytest.fail("no NVML call expected here")
 
 
-def strata(width_s: float, uniform) -> _Strata:
-    return _Strata(_Slots(width_s, uniform))
+def strata(width_s: float, uniform) -> Strata:
+    return Strata(Slots(width_s, uniform))
 
 
 def test_strata_commit_each_stratum_with_its_sample():
@@ -191,23 +185,23 @@ def test_strata_finish_commits_up_to_stop_and_freezes():
 
 
 def test_gpus_share_each_stratum_instant_and_one_wake_up():
-    slots = _Slots(1.0, scripted(0.3, 0.6, 0.2, 0.8, 0.4))
-    a, b = _Strata(slots), _Strata(slots)
+    slots = Slots(1.0, scripted(0.3, 0.6, 0.2, 0.8, 0.4))
+    a, b = Strata(slots), Strata(slots)
     a.begin(0.0, 1.0)
     b.begin(0.1, 1.0)  # started later, same grid: its first stratum is [0.1, 1)
     assert (b.seg_start, b.end) == (0.1, 1.0)
     assert a.sample_at == b.sample_at == 0.3 and a.next_at == b.next_at == 1.6
-    c = _Strata(slots)
+    c = Strata(slots)
     c.begin(0.5, 1.0)  # the shared instant 0.3 has passed: one of its own in [0.5, 1)
     assert c.sample_at == 0.5 + 0.2 * 0.5
     calls = []
     gpus = [(s, lambda s=s: calls.append(s) or 5.0) for s in (a, b)]
-    assert _poll_all(gpus, 0.3, 0.0) == 1.6  # one wake-up samples both; next: both at 1.6
+    assert poll_all(gpus, 0.3, 0.0) == 1.6  # one wake-up samples both; next: both at 1.6
     assert calls == [a, b] and a.sample_w == b.sample_w == 5.0
 
 
 def simulate(width_s: float, uniform, duration_s: float, program: PowerProgram) -> float:
-    """Drive _Strata in simulated time: a sample at each planned instant, a read every 0.1 s."""
+    """Drive Strata in simulated time: a sample at each planned instant, a read every 0.1 s."""
     s = strata(width_s, uniform)
     s.begin(0.0, program.power_w(0.0))
     next_read = 0.1
@@ -245,20 +239,20 @@ def simulate_poller(
     width_s: float = 0.005,
     scales=(1.0, 0.5),
 ) -> tuple[list[float], int, list[int]]:
-    """The poller's logic (_poll_all, _Lateness) in simulated time, two GPUs, a read every
+    """The poller's logic (poll_all, Lateness) in simulated time, two GPUs, a read every
     0.1 s (which re-plans the poller, as its bell does), each wake-up ``late(rng)`` seconds after
     the instant aimed at. Returns the relative errors, the wake-ups and the missed strata."""
     rng, late_rng = random.Random(seed), random.Random(seed + 1)
     clock = [0.0]
     gpus = [
-        (_Strata(slots), lambda sc=sc: program.power_w(clock[0], sc))
-        for slots in [_Slots(width_s, rng.random)]
+        (Strata(slots), lambda sc=sc: program.power_w(clock[0], sc))
+        for slots in [Slots(width_s, rng.random)]
         for sc in scales
     ]
-    lateness = _Lateness(width_s)
+    lateness = Lateness(width_s)
     for s, power in gpus:
         s.begin(0.0, power())
-    target = _poll_all(gpus, 0.0, lateness.lead)
+    target = poll_all(gpus, 0.0, lateness.lead)
     next_read, wakeups = 0.1, 1
     while True:
         woke = target + late(late_rng)
@@ -273,7 +267,7 @@ def simulate_poller(
             next_read += 0.1
             continue
         lateness.observe(woke - target)
-        target = _poll_all(gpus, t, lateness.lead)
+        target = poll_all(gpus, t, lateness.lead)
         wakeups += 1
     clock[0] = duration_s
     errors = []
@@ -325,8 +319,8 @@ def test_poller_is_unbiased_for_a_grid_locked_periodic_load_despite_lateness():
 
 
 def test_a_read_that_draws_an_earlier_instant_rings_the_poller():
-    poller = _PowerPoller(1.0)  # 1 s strata: nothing else happens during the test
-    poller._slots = _Slots(1.0, lambda: 0.001)  # each instant 1 ms into its stratum
+    poller = PowerPoller(1.0)  # 1 s strata: nothing else happens during the test
+    poller._slots = Slots(1.0, lambda: 0.001)  # each instant 1 ms into its stratum
 
     class Sensor:
         _failed, _failures, _nvml = None, 0, SimpleNamespace(NVMLError=RuntimeError)
