@@ -19,9 +19,9 @@ _LAZY = {
     "add_listener": ("footprint.listeners", "add_listener"),
     "Tracker": ("footprint.tracker", "Tracker"),
     "Store": ("footprint.store", "Store"),
-    "load_runs": ("footprint.store", "load_runs"),
+    "load_runs": ("footprint.frames", "load_runs"),
     "carbon_intensity": ("footprint.carbon", "carbon_intensity"),
-    "leaderboard": ("footprint.ranking", "leaderboard"),
+    "leaderboard": ("footprint.frames", "leaderboard"),
     "bench": ("footprint.steady_state", "bench"),
     "report": ("footprint.reporting", "report"),
     "FootprintError": ("footprint.errors", "FootprintError"),
@@ -33,9 +33,10 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # real imports for type checkers and IDEs only
     from footprint.carbon import carbon_intensity  # noqa: F401
     from footprint.errors import FootprintError, FootprintWarning  # noqa: F401
+    from footprint.frames import leaderboard, load_runs  # noqa: F401
     from footprint.listeners import add_listener  # noqa: F401
     from footprint.run import Run  # noqa: F401
-    from footprint.store import Store, load_runs  # noqa: F401
+    from footprint.store import Store  # noqa: F401
     from footprint.tracker import Tracker, current_run, track  # noqa: F401
 
 

@@ -2,26 +2,27 @@
 energy and CO2e per unit of work.
 
 Two steps, as everywhere downstream of the store: :func:`build` turns records into plain rows and
-notes (tested directly; the CLI renders these), and :func:`leaderboard` wraps them in a pandas
-DataFrame with the notes in ``df.attrs["notes"]``. How each column is computed: docs/leaderboard.md.
-pandas is imported inside :func:`leaderboard` only, so ``import footprint`` stays light.
+notes (tested directly; the CLI renders these), and :func:`footprint.frames.leaderboard` wraps them
+in a pandas DataFrame with the notes in ``df.attrs["notes"]``. How each column is computed:
+docs/leaderboard.md. Statistics are :mod:`footprint.stats`; energy per unit,
+:mod:`footprint.attribution`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from footprint.attribution import RunShare, run_share
 from footprint.errors import FootprintError
-from footprint.record import PhaseRecord, RunRecord, as_record
+from footprint.record import RunRecord, as_record
+from footprint.stats import summarise
 from footprint.units import J_PER_WH
 
 if TYPE_CHECKING:
-    import pandas
+    pass
 
 #: Column order of a leaderboard (the DataFrame's and the CLI's).
 COLUMNS = (
@@ -94,164 +95,6 @@ def default_higher_is_better(metric: str) -> bool | None:
         if candidates in _HIGHER:
             return True
     return None
-
-
-# -- Student t, 95 % two-sided ------------------------------------------------------------------
-
-
-def _t_central_mass(t: float, df: int) -> float:
-    """P(|T| < t) for Student's t with integer ``df`` degrees of freedom.
-
-    The finite series of Abramowitz & Stegun 26.7.3 (odd df) and 26.7.4 (even df), with
-    theta = atan(t / sqrt(df)); exact up to rounding, no special functions needed.
-    """
-    theta = math.atan(t / math.sqrt(df))
-    cos2 = math.cos(theta) ** 2
-    if df % 2 == 1:
-        total = 0.0
-        if df > 1:
-            term = total = math.cos(theta)
-            for k in range(3, df - 1, 2):
-                term *= (k - 1) / k * cos2
-                total += term
-        return 2.0 / math.pi * (theta + math.sin(theta) * total)
-    term = total = 1.0
-    for k in range(2, df - 1, 2):
-        term *= (k - 1) / k * cos2
-        total += term
-    return math.sin(theta) * total
-
-
-_Z_975 = 1.959963984540054  # standard normal 97.5 % quantile
-
-
-@lru_cache(maxsize=256)
-def t_quantile_975(df: int) -> float:
-    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (the 95 % CI factor).
-
-    Solved by bisection on the exact series of :func:`_t_central_mass` (agrees with
-    ``scipy.stats.t.ppf(0.975, df)`` to ~1e-13). Beyond 2,000 degrees of freedom the
-    Cornish-Fisher expansion to 1/df^3 is used (relative error below 1e-12 there).
-    """
-    if not isinstance(df, int) or df < 1:
-        raise ValueError(f"degrees of freedom must be an integer >= 1, got {df!r}")
-    if df > 2000:
-        z = _Z_975
-        return (
-            z
-            + (z**3 + z) / (4 * df)
-            + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-        )
-    lo, hi = 0.0, 2.0
-    while _t_central_mass(hi, df) < 0.95:
-        hi *= 2.0
-    while hi - lo > 1e-14 * hi:
-        mid = (lo + hi) / 2.0
-        if _t_central_mass(mid, df) < 0.95:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2.0
-
-
-@dataclass(frozen=True)
-class Stats:
-    """Mean, sample standard deviation and 95 % Student-t interval of repeated values."""
-
-    n: int
-    mean: float
-    std: float | None  # None for n = 1
-    ci_low: float | None
-    ci_high: float | None
-
-
-def summarise(values: Sequence[float]) -> Stats:
-    """Mean, sample standard deviation (n - 1) and mean +- t(0.975, n - 1) * std / sqrt(n)."""
-    n = len(values)
-    if n == 0:
-        raise ValueError("cannot summarise no values")
-    mean = math.fsum(values) / n
-    if n == 1:
-        return Stats(1, mean, None, None, None)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile_975(n - 1) * std / math.sqrt(n)
-    return Stats(n, mean, std, mean - half, mean + half)
-
-
-# -- energy per unit of one run -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunShare:
-    """The part of one run that did ``units`` of work: its IT energy and operational emissions."""
-
-    energy_j: float
-    units: float
-    emissions_kg: float | None
-    whole_run: bool  # True when the whole run's energy was used (units counted outside phases)
-
-
-def _inside(inner: PhaseRecord, outer: PhaseRecord) -> bool:
-    return (
-        inner is not outer
-        and inner.path.startswith(outer.path + "/")
-        and outer.start_s <= inner.start_s
-        and inner.end_s <= outer.end_s
-    )
-
-
-def _outermost(phases: list[PhaseRecord]) -> list[PhaseRecord]:
-    # The tracker adds a count to every open phase, so a nested phase's units are already in its
-    # parent's: summing only the outermost ones counts each unit (and joule) once.
-    return [p for p in phases if not any(_inside(p, q) for q in phases)]
-
-
-def _emissions_share(record: RunRecord, energy_j: float) -> float | None:
-    total_kg = record.emissions_kg
-    if total_kg is None:
-        return None
-    total_j = record.energy_j
-    if total_j > 0:
-        return total_kg * energy_j / total_j  # the run's own intensity and PUE, whatever they were
-    return 0.0 if energy_j == 0 else None
-
-
-def run_share(record: RunRecord, per: str, phase: str | None = None) -> RunShare | None:
-    """The energy a run spent on the ``per`` units it counted; None when it counted none.
-
-    Units counted inside phases belong to those phases: the energy is that of the outermost
-    phases where ``per`` was counted, divided among the units counted there. If any unit was
-    counted outside every phase, the whole run is used. ``phase`` (a phase name or path) picks
-    the phases instead; their own ``per`` count is used, else the units the run counted outside
-    every phase (e.g. ``len(X_test)`` once predictions are done), never units counted in another
-    phase. Returns None when the run has no such phase or no such units.
-    """
-    total_units = float(record.counts.get(per, 0))
-    phases = list(record.phases)
-    if phase is not None:
-        chosen = _outermost([p for p in phases if phase in (p.path, p.name)])
-        if not chosen:
-            return None
-        units = math.fsum(p.counts.get(per, 0) for p in chosen)
-        if units <= 0:
-            # Only units counted outside every phase may stand in for the phase's own (e.g.
-            # len(X_test) counted once predictions are done), never another phase's units.
-            inside = math.fsum(p.counts.get(per, 0) for p in _outermost(phases))
-            outside = total_units - inside
-            units = outside if outside > total_units * 1e-12 else 0.0
-        if units <= 0:
-            return None
-        energy_j = math.fsum(p.total_energy_j for p in chosen)
-        return RunShare(energy_j, units, _emissions_share(record, energy_j), False)
-    if total_units <= 0:
-        return None
-    chosen = _outermost([p for p in phases if p.counts.get(per, 0) > 0])
-    units = math.fsum(p.counts[per] for p in chosen)
-    if not chosen or units < total_units * (1 - 1e-12):
-        return RunShare(record.energy_j, total_units, record.emissions_kg, True)
-    energy_j = math.fsum(p.total_energy_j for p in chosen)
-    return RunShare(energy_j, units, _emissions_share(record, energy_j), False)
 
 
 # -- the board ------------------------------------------------------------------------------------
@@ -581,49 +424,3 @@ def _sort(
 
 def _sortable(value: Any) -> Any:
     return len(value) if isinstance(value, list) else value
-
-
-def leaderboard(
-    task: str | None = None,
-    *,
-    quality: str,
-    per: str,
-    phase: str | None = None,
-    store: str | os.PathLike | None = None,
-    records: Iterable[RunRecord | dict] | None = None,
-    higher_is_better: bool | None = None,
-    statuses: Sequence[str] = ("completed",),
-    sort_by: str | Sequence[str] | None = None,
-    ascending: bool | Sequence[bool] = True,
-) -> pandas.DataFrame:
-    """Rank the runs of a store (or ``records``) by energy per unit of work and quality.
-
-    ``footprint.leaderboard(task="digits", quality="accuracy", per="queries")`` returns a pandas
-    DataFrame with one row per (task, model, variant) and the columns of :data:`COLUMNS`
-    (docs/leaderboard.md says how each is computed); ``df.attrs["notes"]`` lists what a reader
-    should know (runs left out, empty columns and why). Other arguments as in :func:`build`;
-    ``store`` defaults to ``$FOOTPRINT_DIR`` or ``./footprint-runs``.
-    """
-    import pandas as pd
-
-    if records is None:
-        from footprint.store import Store
-
-        records = Store(store).records()
-    board = build(
-        records,
-        quality=quality,
-        per=per,
-        task=task,
-        phase=phase,
-        higher_is_better=higher_is_better,
-        statuses=statuses,
-        sort_by=sort_by,
-        ascending=ascending,
-    )
-    df = pd.DataFrame(board.rows, columns=list(board.columns))
-    df.attrs["notes"] = list(board.notes)
-    df.attrs["quality"] = board.quality
-    df.attrs["per"] = board.per
-    df.attrs["higher_is_better"] = board.higher_is_better
-    return df

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from footprint.errors import FootprintWarning, RunNotFoundError, StoreError
 from footprint.files import create_unique, write_atomic
-from footprint.record import DEVICE_KINDS, RecordError, RunRecord, is_run_id
+from footprint.record import RecordError, RunRecord, is_run_id
 
 if TYPE_CHECKING:
-    import pandas
+    pass
 
 DEFAULT_STORE = "footprint-runs"
 ENV_VAR = "FOOTPRINT_DIR"
@@ -227,31 +227,6 @@ def resolve_stale(record: RunRecord, now: float | None = None) -> RunRecord:
             f"checkpoint at {record.heartbeat_at}",
         ],
     )
-
-
-def load_runs(store: str | os.PathLike | None = None) -> pandas.DataFrame:
-    """All runs of a store as a pandas DataFrame, one row per run, newest first.
-
-    Columns hold the record's scalar fields plus ``energy_j_<kind>`` per device kind and
-    ``measured`` (True when every device was measured); the typed :class:`RunRecord` is in
-    ``record``.
-    """
-    import pandas as pd
-
-    rows = []
-    for r in Store(store).records():
-        row = {k: v for k, v in r.to_dict().items() if not isinstance(v, (dict, list))}
-        for kind in DEVICE_KINDS:
-            row[f"energy_j_{kind}"] = r.device_energy_j(kind)
-        row["measured"] = r.measured
-        row.update({f"count_{k}": v for k, v in r.counts.items()})
-        row.update({f"metric_{k}": v for k, v in r.metrics.items()})
-        row["record"] = r
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    if not df.empty:
-        df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
-    return df
 
 
 def utc_now_iso() -> str:

@@ -24,13 +24,11 @@ from footprint.sensors.estimate import (
     CPU_METHOD,
     RAM_METHOD,
     CpuEstimateSensor,
-    ProcCpu,
-    ProcessTreeCpu,
     RamEstimateSensor,
-    available_cpus,
     cpu_power_model,
     discover_estimates,
 )
+from footprint.sensors.procfs import ProcCpu, ProcessTreeCpu, available_cpus
 
 CpuTimes = namedtuple("CpuTimes", "user nice system idle iowait irq softirq steal guest guest_nice")
 

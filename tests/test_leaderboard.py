@@ -10,16 +10,10 @@ import pytest
 from scipy import stats
 
 import footprint
-from footprint.ranking import (
-    COLUMNS,
-    LeaderboardError,
-    build,
-    default_higher_is_better,
-    run_share,
-    summarise,
-    t_quantile_975,
-)
+from footprint.attribution import run_share
+from footprint.ranking import COLUMNS, LeaderboardError, build, default_higher_is_better
 from footprint.record import new_record
+from footprint.stats import summarise, t_quantile_975
 from footprint.store import Store
 
 OVERHEAD_J = 5000.0  # start-up energy outside the inference phase: never part of per-query figures

@@ -161,7 +161,7 @@ def _timeline_stats(record: RunRecord) -> dict[str, dict]:
 
 def _per_unit(record: RunRecord) -> list[dict]:
     """Energy per counted unit, by the leaderboard's rule (the phases where it was counted)."""
-    from footprint.ranking import run_share
+    from footprint.attribution import run_share
 
     rows = []
     for unit in sorted(record.counts):
@@ -546,7 +546,7 @@ def store_view(
         for row in board["rows"]:
             row["run_keys"] = [key[i] for i in row["run_ids"]]
     runs = []
-    from footprint.ranking import run_share
+    from footprint.attribution import run_share
 
     for r in records:
         share = run_share(r, per_unit) if per_unit else None

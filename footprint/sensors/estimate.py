@@ -18,7 +18,8 @@ RAM (``estimate:ram-w-per-gb``)::
 
     power_w = 0.3725 W/GB x memory in use (GB = 2**30 bytes), trapezoid-integrated between reads
 
-psutil is imported when a sensor is built, not when this module is imported.
+psutil is imported when a sensor is built, not when this module is imported. What the kernel
+says about CPUs and processes is read by :mod:`footprint.sensors.procfs`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from footprint.errors import SensorError, UsageError
+from footprint.errors import SensorError
 from footprint.sensors.base import DeviceInfo, Reading, Sensor, SourceStatus
 from footprint.sensors.cpu_models import cores_in_model_name, lookup_tdp, read_cpuinfo
+from footprint.sensors.procfs import (
+    ProcessTreeCpu,
+    _root_process,
+    _tree_rss_bytes,
+    available_cpus,
+    busy_cpu_s,
+)
 
 CPU_METHOD = "estimate:tdp-x-utilisation"
 RAM_METHOD = "estimate:ram-w-per-gb"
@@ -190,285 +198,12 @@ def cpu_power_model(
     )
 
 
-def available_cpus(
-    logical_cpus: int,
-    *,
-    pid: int | None = None,
-    proc_root: str | os.PathLike[str] = "/proc",
-    sys_root: str | os.PathLike[str] = "/sys",
-) -> tuple[float, str]:
-    """Logical CPUs a process may use at once: the smallest of the machine's, its affinity
-    (``Cpus_allowed_list``) and its cgroup CPU quota. Returns the number and what set it."""
-    proc_dir = Path(proc_root) / (str(pid) if pid is not None else "self")
-    limits: list[tuple[float, str]] = [(float(logical_cpus), "all logical CPUs of the machine")]
-    affinity = _affinity_count(proc_dir / "status")
-    if affinity is not None:
-        limits.append((float(affinity), f"CPU affinity: {affinity} CPUs allowed"))
-    quota = cgroup_cpu_quota(pid=pid, proc_root=proc_root, sys_root=sys_root)
-    if quota is not None:
-        limits.append(quota)
-    return min(limits, key=lambda limit: limit[0])
-
-
-def _affinity_count(status: Path) -> int | None:
-    try:
-        text = status.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("Cpus_allowed_list:"):
-            count = 0
-            for part in line.partition(":")[2].strip().split(","):
-                low, _, high = part.partition("-")
-                if low.strip().isdigit():
-                    count += int(high) - int(low) + 1 if high else 1
-            return count or None
-    return None
-
-
-def cgroup_cpu_quota(
-    *,
-    pid: int | None = None,
-    proc_root: str | os.PathLike[str] = "/proc",
-    sys_root: str | os.PathLike[str] = "/sys",
-) -> tuple[float, str] | None:
-    """The tightest CPU quota (in CPUs) on the process's cgroup or its ancestors, or None.
-
-    cgroup v2: ``cpu.max`` ("quota period" or "max period"); v1: ``cpu.cfs_quota_us`` /
-    ``cpu.cfs_period_us`` (-1: none). Read under ``<sys_root>/fs/cgroup``, following the path in
-    ``<proc_root>/<pid|self>/cgroup`` up to the mount, whose own files are the container's when
-    it has a cgroup namespace.
-    """
-    base = Path(sys_root) / "fs" / "cgroup"
-    proc_dir = Path(proc_root) / (str(pid) if pid is not None else "self")
-    v2_path, v1_path = "/", "/"
-    try:
-        for line in (proc_dir / "cgroup").read_text(encoding="utf-8").splitlines():
-            _, controllers, path = line.split(":", 2)
-            if controllers == "":
-                v2_path = path
-            elif "cpu" in controllers.split(","):
-                v1_path = path
-    except (OSError, ValueError):
-        pass
-
-    found: list[tuple[float, str]] = []
-    for directory in _dirs_up(base, v2_path):
-        quota = _read_cpu_max(directory / "cpu.max")
-        if quota is not None:
-            found.append((quota, f"cgroup v2 quota {directory / 'cpu.max'}: {quota:g} CPUs"))
-    for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
-        for directory in _dirs_up(base / mount, v1_path):
-            quota = _read_cfs_quota(directory)
-            if quota is not None:
-                found.append((quota, f"cgroup v1 quota {directory}: {quota:g} CPUs"))
-        if found:
-            break
-    return min(found, key=lambda q: q[0]) if found else None
-
-
-def _dirs_up(base: Path, cgroup_path: str) -> list[Path]:
-    """``base/cgroup_path`` and its ancestors up to ``base``, those that exist."""
-    parts = [p for p in cgroup_path.split("/") if p and p not in (".", "..")]
-    dirs = [base.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
-    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
-
-
-def _read_cpu_max(path: Path) -> float | None:
-    try:
-        quota, period = path.read_text(encoding="utf-8").split()[:2]
-        if quota == "max":
-            return None
-        value = int(quota) / int(period)
-    except (OSError, ValueError):
-        return None
-    return value if value > 0 else None
-
-
-def _read_cfs_quota(directory: Path) -> float | None:
-    try:
-        quota = int((directory / "cpu.cfs_quota_us").read_text(encoding="utf-8"))
-        period = int((directory / "cpu.cfs_period_us").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return quota / period if quota > 0 and period > 0 else None
-
-
-def busy_cpu_s(times: Any) -> float:
-    """Busy CPU-seconds in a ``psutil.cpu_times()`` result: user + nice + system + irq +
-    softirq. Idle and iowait are not busy; steal is time the hypervisor gave to another guest;
-    guest time is already inside user and nice on Linux."""
-    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
-
-
-# --- the process tree's CPU time ------------------------------------------------------------
-
-ProcKey = tuple[int, float]  # (pid, create_time): a pid may be reused
-
-
-@dataclass(frozen=True)
-class ProcCpu:
-    """One process's CPU times: its own, and those of its descendants it has reaped."""
-
-    own_s: float  # user + system
-    reaped_s: float  # children_user + children_system
-    parent: ProcKey | None  # None: the root, or a parent outside the tree
-
-
-class ProcessTreeCpu:
-    """Cumulative CPU-seconds used by a process and all its descendants since creation,
-    including descendants that have exited.
-
-    A process's ``children_user/children_system`` grow by the *final* CPU time of each child it
-    reaps (which includes what that child had reaped). So each read counts: the growth of every
-    known process's own time; all the time of a process born since the previous read; and the
-    growth of a process's reaped time *minus* what was already counted for its descendants that
-    vanished since (they are inside that growth). That subtraction is kept for one more read,
-    because a parent may reap a child between our listing the tree and reading the parent. A
-    process that left the tree but still runs (re-parented away) keeps what it was counted;
-    its later work is not the tree's. Each read adds a non-negative amount.
-
-    ``snapshot`` and ``exists`` are injectable for tests; by default they use psutil.
-    """
-
-    def __init__(
-        self,
-        pid: int,
-        *,
-        snapshot: Callable[[], dict[ProcKey, ProcCpu]] | None = None,
-        exists: Callable[[ProcKey], bool] | None = None,
-    ) -> None:
-        if snapshot is None or exists is None:
-            import psutil
-
-            try:
-                root = psutil.Process(pid)
-            except psutil.NoSuchProcess as exc:
-                raise UsageError(
-                    f"no process with pid {pid}: pass the pid of a running process, or "
-                    "pid=None for this one"
-                ) from exc
-            snapshot = snapshot or (lambda: _psutil_tree_snapshot(root))
-            exists = exists or _psutil_exists
-        self.pid = pid
-        self._snapshot = snapshot
-        self._exists = exists
-        self._lock = threading.Lock()
-        self._seen = snapshot()
-        # per surviving ancestor: (debt from the previous read, debt from this read)
-        self._debt: dict[ProcKey, tuple[float, float]] = {}
-        self._total_s = 0.0
-
-    def cpu_s(self) -> float:
-        """CPU-seconds used by the tree since this object was created (non-decreasing)."""
-        with self._lock:
-            now = self._snapshot()
-            seen = self._seen
-            added = 0.0
-            new_debt: dict[ProcKey, float] = {}
-            for key, old in seen.items():
-                if key in now or self._exists(key):
-                    continue
-                ancestor = old.parent
-                while ancestor is not None and ancestor not in now:
-                    ancestor = seen[ancestor].parent if ancestor in seen else None
-                if ancestor is not None:
-                    new_debt[ancestor] = new_debt.get(ancestor, 0.0) + old.own_s + old.reaped_s
-            debt = {
-                key: (older + newer, new_debt.pop(key, 0.0))
-                for key, (older, newer) in self._debt.items()
-            }
-            debt.update((key, (0.0, amount)) for key, amount in new_debt.items())
-            self._debt = {}
-            for key, cur in now.items():
-                before = seen.get(key)
-                if before is None:
-                    added += cur.own_s + cur.reaped_s
-                    continue
-                added += max(0.0, cur.own_s - before.own_s)
-                growth = max(0.0, cur.reaped_s - before.reaped_s)
-                older, newer = debt.pop(key, (0.0, 0.0))
-                paid = min(growth, older)
-                growth, older = growth - paid, older - paid
-                paid = min(growth, newer)
-                growth, newer = growth - paid, newer - paid
-                added += growth
-                if newer > 0.0:  # older debt is dropped: it has had its extra read
-                    self._debt[key] = (newer, 0.0)
-            self._seen = now
-            self._total_s += added
-            return self._total_s
-
-
-def _psutil_tree_snapshot(root: Any) -> dict[ProcKey, ProcCpu]:
-    import psutil
-
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return {}
-    rows: list[tuple[int, float, int, Any]] = []
-    for proc in procs:
-        try:
-            with proc.oneshot():
-                rows.append((proc.pid, proc.create_time(), proc.ppid(), proc.cpu_times()))
-        except psutil.NoSuchProcess:  # exited (and was reaped) since the listing
-            continue
-    keys = {pid: (pid, created) for pid, created, _, _ in rows}
-    return {
-        keys[pid]: ProcCpu(
-            own_s=times.user + times.system,
-            reaped_s=times.children_user + times.children_system,
-            parent=keys.get(ppid),
-        )
-        for pid, _, ppid, times in rows
-    }
-
-
-def _psutil_exists(key: ProcKey) -> bool:
-    import psutil
-
-    try:
-        return abs(psutil.Process(key[0]).create_time() - key[1]) < 0.01
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _tree_rss_bytes(root: Any) -> int:
-    import psutil
-
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
 def _check_mode(cpu_utilisation: str) -> None:
     if cpu_utilisation not in CPU_UTILISATION_MODES:
         raise ValueError(
             f"cpu_utilisation={cpu_utilisation!r} is not one of {CPU_UTILISATION_MODES}: use "
             "'machine' for the whole machine's CPU use, or 'process' for one process tree's"
         )
-
-
-def _root_process(pid: int | None) -> Any:
-    import psutil
-
-    pid = os.getpid() if pid is None else pid
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess as exc:
-        raise UsageError(
-            f"no process with pid {pid}: pass the pid of a running process, "
-            "or pid=None for this one"
-        ) from exc
 
 
 # --- sensors ----------------------------------------------------------------------------------
