@@ -378,16 +378,6 @@ class Run:
         a snapshot."""
         return self.record.to_dict()
 
-    def report(self, out: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> Any:
-        """Write this run's self-contained HTML page (default ``reports/<name>-<id>.html``).
-
-        A convenience for ``footprint.report(runs=[run.record], out=...)``."""
-        if self._record is None:
-            raise UsageError("run.report() needs a finished run: call it after the block")
-        import footprint
-
-        return footprint.report(runs=[self._record], out=out, overwrite=overwrite)
-
     def _build(self, snap: Snapshot, status: str, heartbeat: bool = False) -> RunRecord:
         with self._lock:
             assert self._start is not None and self._sensors is not None

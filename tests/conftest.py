@@ -107,3 +107,15 @@ def _fresh_runtime():
     runtime.reset()
     yield
     runtime.reset()
+
+
+#: Modules that are slow as a whole (pytestmark = pytest.mark.slow) and costly even to collect
+#: (torch, the browser driver): a run that deselects slow tests does not import them at all.
+SLOW_MODULES = ("test_demo.py", "test_demo_models.py", "test_report_browser.py")
+
+
+def pytest_ignore_collect(collection_path, config):
+    markexpr = config.getoption("markexpr", "") or ""
+    if collection_path.name in SLOW_MODULES and markexpr.replace(" ", "") == "notslow":
+        return True
+    return None

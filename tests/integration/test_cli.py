@@ -10,6 +10,8 @@ import pytest
 
 from footprint.cli import main
 
+pytestmark = pytest.mark.slow  # subprocesses, a real browser or the demo: not the fast tier
+
 
 def fp(*args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(

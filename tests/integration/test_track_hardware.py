@@ -13,6 +13,8 @@ from fakes.powercap import FakePowercap, steps
 
 import footprint
 
+pytestmark = pytest.mark.slow  # subprocesses, a real browser or the demo: not the fast tier
+
 
 def test_rapl_totals_and_phases_are_exact_through_several_wraps(tmp_path, store):
     # Package 0 steps between 30 W and 90 W; the 10 J counters wrap every 0.11-0.33 s.

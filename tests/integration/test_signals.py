@@ -11,7 +11,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import footprint
+
+pytestmark = pytest.mark.slow  # subprocesses, a real browser or the demo: not the fast tier
 
 SCRIPT = textwrap.dedent(
     """
@@ -33,7 +37,9 @@ SCRIPT = textwrap.dedent(
 
 
 def start(tmp_path: Path, ckpt: float = 60.0) -> tuple[subprocess.Popen, str]:
-    code = SCRIPT.format(tests=str(Path(__file__).parent), store=str(tmp_path), ckpt=ckpt)
+    code = SCRIPT.format(
+        tests=str(Path(__file__).resolve().parents[1]), store=str(tmp_path), ckpt=ckpt
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     run_id = proc.stdout.readline().strip()
     assert run_id, "the child did not start its run"
@@ -78,7 +84,7 @@ def child(code: str) -> subprocess.Popen:
     prelude = textwrap.dedent(
         f"""
         import sys, time, os, signal, json
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
         from conftest import ConstantPowerSensor
         import footprint
         """

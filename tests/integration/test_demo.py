@@ -31,6 +31,8 @@ from footprint.demo.run import (
 from footprint.errors import RegionError, StoreError, UsageError
 from footprint.record import RunRecord, new_record
 
+pytestmark = pytest.mark.slow  # subprocesses, a real browser or the demo: not the fast tier
+
 VARIANTS = {"fp32", "int8", "bf16", "pruned", "distilled"}
 N_TRAIN = 1797 - 360  # digits, 20 % held out (sklearn rounds the test share up)
 NOW = datetime(2026, 11, 22, 4, 5, 6, tzinfo=timezone.utc)

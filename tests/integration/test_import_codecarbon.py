@@ -60,6 +60,7 @@ def codecarbon_csv(tmp_path_factory):
     return out / "emissions.csv", json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # runs the real CodeCarbon
 def test_a_file_written_by_codecarbon(codecarbon_csv):
     path, truth = codecarbon_csv
     records = read_codecarbon_csv(path, tz="Europe/Paris")
@@ -92,6 +93,7 @@ def test_a_file_written_by_codecarbon(codecarbon_csv):
     assert any("flush()" in n for n in records[0].notes)
 
 
+@pytest.mark.slow  # runs the real CodeCarbon
 def test_the_zone_decides_the_start(codecarbon_csv):
     path, truth = codecarbon_csv
     paris = read_codecarbon_csv(path, tz="Europe/Paris")[0]
@@ -106,6 +108,7 @@ def test_the_zone_decides_the_start(codecarbon_csv):
         read_codecarbon_csv(path, tz="Mars/Olympus")
 
 
+@pytest.mark.slow  # runs the real CodeCarbon
 def test_imported_runs_join_the_leaderboard(codecarbon_csv, store):
     path, truth = codecarbon_csv
     common = {"task": "digits", "model": "mlp", "counts": {"queries": 1000}, "tz": "Europe/Paris"}
@@ -128,6 +131,7 @@ def test_imported_runs_join_the_leaderboard(codecarbon_csv, store):
     assert any("imported" in n for n in df.attrs["notes"])
 
 
+@pytest.mark.slow  # runs the real CodeCarbon
 def test_cli_import_is_idempotent(codecarbon_csv, store, capsys):
     path, _ = codecarbon_csv
     argv = ["import-codecarbon", str(path), "--store", str(store), "--tz", "Europe/Paris"]

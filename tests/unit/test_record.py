@@ -193,6 +193,7 @@ def fp(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_every_reading_command_exits_0_with_one_warning_per_bad_file(tmp_path):
     store = tmp_path / "s"
     Store(store).save(RunRecord.from_dict(good_record()))
@@ -221,6 +222,7 @@ def test_every_reading_command_exits_0_with_one_warning_per_bad_file(tmp_path):
     assert res.returncode == 0 and "FR" in res.stdout and res.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_hostile_id_never_becomes_a_path(tmp_path):
     store = tmp_path / "store" / "runs"
     elsewhere = tmp_path / "elsewhere"  # where store/runs/../../elsewhere/x.json would land
@@ -236,6 +238,7 @@ def test_a_hostile_id_never_becomes_a_path(tmp_path):
         Store(store).file_for("../../elsewhere/x")
 
 
+@pytest.mark.slow
 def test_a_file_whose_name_and_id_disagree_is_reported_never_written_twice(tmp_path):
     store = tmp_path / "runs"
     write(store, BAD_ID, {**good_record(GOOD_ID), "region": "FR"})  # a copy under another name

@@ -13,7 +13,7 @@ import footprint
 from footprint import options
 from footprint.errors import UsageError
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "tracking.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tracking.md"
 
 
 def test_typed_definition_table_and_docstring_name_the_same_options():

@@ -11,6 +11,8 @@ from synthetic import story_records
 
 from footprint.reporting import report
 
+pytestmark = pytest.mark.slow  # subprocesses, a real browser or the demo: not the fast tier
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from synthetic import make_record, story_records
+from synthetic import hand_record, make_record, story_records
 
 from footprint import carbon
 from footprint.errors import RunNotFoundError
@@ -26,91 +26,6 @@ from footprint.store import Store
 
 FR_G_PER_KWH = carbon.carbon_intensity("FR").g_per_kwh
 DE_G_PER_KWH = carbon.carbon_intensity("DE").g_per_kwh
-
-
-def hand_record(**extra) -> RunRecord:
-    """10 s; gpu:0 measured 600 W then 840 W (7,200 J), cpu estimated 180 W (1,800 J).
-
-    Phases: load 0-2 s (400 + 200 J), infer 2-10 s (6,800 + 1,600 J, 4,000 queries) with a
-    nested infer/post twice (100 + 20 J each).
-    """
-    record = {
-        "id": "ab" * 16,
-        "name": "bert-base",
-        "started_at": "2026-11-20T09:00:00+00:00",
-        "ended_at": "2026-11-20T09:00:10+00:00",
-        "duration_s": 10.0,
-        "energy_kwh": 9000 / 3.6e6,
-        "devices": [
-            {
-                "id": "gpu:0",
-                "kind": "gpu",
-                "name": "A100",
-                "method": "nvml-energy-counter",
-                "measured": True,
-                "energy_j": 7200.0,
-                "uncertain": False,
-            },
-            {
-                "id": "cpu",
-                "kind": "cpu",
-                "name": "EPYC",
-                "method": "estimate:tdp-x-utilisation",
-                "measured": False,
-                "energy_j": 1800.0,
-                "uncertain": False,
-            },
-        ],
-        "phases": [
-            {
-                "name": "load",
-                "path": "load",
-                "start_s": 0.0,
-                "end_s": 2.0,
-                "energy_j": {"gpu:0": 400.0, "cpu": 200.0},
-                "counts": {},
-            },
-            {
-                "name": "infer",
-                "path": "infer",
-                "start_s": 2.0,
-                "end_s": 10.0,
-                "energy_j": {"gpu:0": 6800.0, "cpu": 1600.0},
-                "counts": {"queries": 4000},
-            },
-            {
-                "name": "post",
-                "path": "infer/post",
-                "start_s": 3.0,
-                "end_s": 3.5,
-                "energy_j": {"gpu:0": 100.0, "cpu": 20.0},
-                "counts": {},
-            },
-            {
-                "name": "post",
-                "path": "infer/post",
-                "start_s": 6.0,
-                "end_s": 7.0,
-                "energy_j": {"gpu:0": 100.0, "cpu": 20.0},
-                "counts": {},
-            },
-        ],
-        "counts": {"queries": 4000},
-        "metrics": {"accuracy": 0.9},
-        "timeline": {
-            "t_s": [0.0, 5.0, 10.0],
-            "power_w": {"gpu:0": [600.0, 840.0], "cpu": [180.0, 180.0]},
-        },
-        "host": {
-            "hostname": "node-1",
-            "memory_total_bytes": 64 * 1024**3,
-            "is_vm": False,
-            "gpus": [{"name": "A100", "uuid": "GPU-1", "driver_version": "550"}],
-        },
-    }
-    record.update(extra)
-    record.update(carbon.emissions_for(record, carbon.resolve(region="FR")))
-    return new_record(**record)
 
 
 def test_run_view_headline_devices_and_per_unit():

@@ -35,6 +35,8 @@ from footprint.demo.models import (  # noqa: E402
 )
 from footprint.errors import UsageError  # noqa: E402
 
+pytestmark = pytest.mark.slow  # subprocesses, a real browser or the demo: not the fast tier
+
 # Digits has 1,797 samples; sklearn rounds the test share up: ceil(0.2 * 1797) = 360.
 N_TEST = 360
 N_TRAIN = 1797 - N_TEST

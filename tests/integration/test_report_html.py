@@ -276,14 +276,14 @@ def test_tracked_run_report(clock, store):
         with run.phase("work"):
             clock.advance(10.0)
             run.count(samples=100)
-    path = run.report()
+    path = footprint.report(runs=[run.record], out=None)
     assert path == Path("reports") / f"tracked-b-{run.to_dict()['id'][:8]}.html"
     html = path.read_text(encoding="utf-8")
     assert "tracked &lt;b&gt;" in html
     assert "2,500 J" in html  # 250 W x 10 s: under 1 Wh, shown in J
     with pytest.raises(ReportExistsError):
-        run.report()
-    assert run.report(overwrite=True) == path
+        footprint.report(runs=[run.record], out=None)
+    assert footprint.report(runs=[run.record], out=None, overwrite=True) == path
 
 
 def test_links_to_run_pages_next_to_the_report(tmp_path):
@@ -294,6 +294,7 @@ def test_links_to_run_pages_next_to_the_report(tmp_path):
     assert html.count('href="digits-') == 2  # its name in the table, "own page" in its section
 
 
+@pytest.mark.slow
 def test_cli_report_and_card(tmp_path, capsys):
     st = Store(tmp_path / "runs")
     records = story_records(1)
@@ -339,14 +340,16 @@ def test_importing_the_report_stays_light():
         "heavy = {'matplotlib', 'pandas', 'codecarbon', 'torch', 'jinja2'} & set(sys.modules);"
         "assert not heavy, heavy"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2]
+    )
 
 
 # -- the store page's run sections and run pages ---------------------------------------------------
 
 
 def two_hand_records() -> list[RunRecord]:
-    from test_report_data import hand_record
+    from synthetic import hand_record
 
     from footprint import carbon
 
@@ -429,6 +432,7 @@ def test_links_resolve_to_sections_rows_and_pages(tmp_path):
         assert row.split("<b>", 1)[0].endswith(f'<a href="#run-{key}">'), key
 
 
+@pytest.mark.slow
 def test_run_pages_are_written_beside_and_linked(tmp_path, capsys):
     from footprint.reporting import write_report
 
@@ -460,6 +464,7 @@ def test_run_pages_are_written_beside_and_linked(tmp_path, capsys):
     assert again == out
 
 
+@pytest.mark.slow
 def test_run_pages_overwrite_rules(tmp_path):
     records = story_records(repeats=1)
     out = tmp_path / "all.html"
@@ -483,6 +488,7 @@ def test_run_pages_overwrite_rules(tmp_path):
         report(runs=records, out=mine, run_pages=True, overwrite=True)
 
 
+@pytest.mark.slow
 def test_cli_run_pages(tmp_path, capsys):
     st = Store(tmp_path / "runs")
     records = story_records(1)

@@ -17,7 +17,7 @@ import footprint.carbon as fc
 from footprint.carbon import regions, tables
 from footprint.errors import RegionError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import build_region_index as build_index  # noqa: E402  (dev tooling, not in the package)
 
 DATA = tables.data_dir()

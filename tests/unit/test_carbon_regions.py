@@ -179,7 +179,7 @@ def test_import_is_light_and_resolution_fast():
         "         'rapidfuzz') if m in sys.modules]\n"
         "print(heavy, dt)\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env=env
