@@ -13,6 +13,7 @@ import contextvars
 import functools
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -24,8 +25,9 @@ from footprint import runtime
 from footprint.errors import FootprintWarning, UsageError
 from footprint.interrupts import critical
 from footprint.listeners import EVENTS
-from footprint.record import RunRecord, check_number, new_run_id
 from footprint.record.assemble import PhaseSpan, assemble, energies
+from footprint.record.checks import new_run_id
+from footprint.record.checks import user_number as check_number
 from footprint.sampler import Sampler, SensorSet, Snapshot, Timeline
 from footprint.store import Store, process_create_time
 from footprint.units import J_PER_KWH
@@ -33,6 +35,7 @@ from footprint.units import J_PER_KWH
 if TYPE_CHECKING:
     from footprint.listeners import RunListener
     from footprint.options import RunConfig
+    from footprint.record.model import RunRecord
     from footprint.sensors.probe import Probe
 
 STATUSES_AT_END = ("completed", "failed", "interrupted")
@@ -165,6 +168,7 @@ class Run:
         # first checkpoint on the first tick: killed runs leave a file
         self._last_checkpoint = -math.inf
         self._sampler.start()
+        _warm_up_record_model()
         self._notify("on_start")
 
     def _tick(self) -> None:
@@ -410,6 +414,21 @@ class Run:
             f"<footprint.Run {self.name!r} {self.status} id={self.id[:8]} "
             f"energy={self.energy_j:.1f} J duration={self.duration_s:.2f} s>"
         )
+
+
+def _warm_up_record_model() -> None:
+    """Build the typed record's classes (~20 ms of class creation) on the sampler thread while
+    the user's code runs, so neither this first run's start nor its stop waits for them."""
+    if "footprint.record.builder" in sys.modules:
+        return
+    warm: Sampler
+
+    def load() -> None:
+        warm.stop()
+        import footprint.record.builder  # noqa: F401
+
+    warm = Sampler(load, 1e-3)
+    warm.start()
 
 
 @functools.cache

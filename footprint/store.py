@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from footprint.errors import FootprintWarning, RunNotFoundError, StoreError
 from footprint.files import create_unique, write_atomic
-from footprint.record import RecordError, RunRecord, is_run_id
+from footprint.record.checks import RecordError, is_run_id
 
 if TYPE_CHECKING:
-    pass
+    from footprint.record.model import RunRecord
 
 DEFAULT_STORE = "footprint-runs"
 ENV_VAR = "FOOTPRINT_DIR"
@@ -83,6 +83,8 @@ class Store:
 
     def save(self, record: RunRecord) -> Path:
         """Write ``record`` atomically to ``<store>/<id>.json`` and return the path."""
+        from footprint.record.model import RunRecord
+
         if not isinstance(record, RunRecord):
             raise TypeError(
                 f"Store.save takes a RunRecord, got {type(record).__name__}: build one with "
@@ -90,7 +92,7 @@ class Store:
             )
         target = self.file_for(record.id)
         self.path.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, json.dumps(record.to_dict(), separators=(",", ":"), allow_nan=False))
+        write_atomic(target, record.to_json())
         return target
 
     # -- reading ---------------------------------------------------------------------------
@@ -109,6 +111,8 @@ class Store:
         return out
 
     def _load(self, path: Path) -> RunRecord | None:
+        from footprint.record.model import RunRecord
+
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)

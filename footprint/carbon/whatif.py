@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footprint.carbon.regions import canonical_region, carbon_intensity, list_regions
-from footprint.record import RunRecord, as_record
+
+if TYPE_CHECKING:
+    from footprint.record import RunRecord
 
 #: Kinds of intensity that come from footprint's tables (the others: user, hourly, imported).
 TABLE_KINDS = ("country", "subregion", "zone", "cloud")
@@ -43,6 +45,8 @@ def whatif(
     Uses the tables' annual figures, even if the run itself used an hourly file; the PUE is the
     run's (an imported run's included).
     """
+    from footprint.record import as_record
+
     record = as_record(record)
     energy_kwh = record.energy_kwh
     pue = record.effective_pue

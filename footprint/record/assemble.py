@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from footprint.record.builder import new_record
-from footprint.record.model import RunRecord
 from footprint.units import J_PER_KWH
 
 if TYPE_CHECKING:
     from footprint.carbon.model import CarbonSetup
     from footprint.options import RunConfig
+    from footprint.record.model import RunRecord
     from footprint.sampler import Snapshot, Timeline
     from footprint.sensors.base import Sensor, SourceStatus
 
@@ -66,6 +65,7 @@ def assemble(
     """The record of a run at snapshot ``now`` (a checkpoint with ``heartbeat``, else final)."""
     from footprint import carbon as carbon_model
     from footprint.host import host_facts
+    from footprint.record.builder import new_record
 
     ids = [s.device.id for s in sensors]
     device_j = energies(start, now)
@@ -133,4 +133,4 @@ def assemble(
     if heartbeat:
         record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
     record.update(carbon_model.emissions_for(record, carbon))
-    return new_record(**record)
+    return new_record(_owned=True, **record)

@@ -3,22 +3,16 @@ store and the tests all call :func:`new_record`, so every record is checked the 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from footprint.record.checks import new_run_id
 from footprint.record.model import RunRecord
 from footprint.record.versions import SCHEMA_VERSION
 
 
-def new_run_id() -> str:
-    """A fresh run id: 128 random bits as 32 lowercase hex characters (as uuid4, without
-    importing uuid)."""
-    return os.urandom(16).hex()
-
-
-def new_record(**fields: Any) -> RunRecord:
+def new_record(*, _owned: bool = False, **fields: Any) -> RunRecord:
     """A checked record of the current schema from record fields given as JSON-like values
     (dicts and lists, as in docs/schema.md) or typed parts.
 
@@ -29,7 +23,16 @@ def new_record(**fields: Any) -> RunRecord:
     fields.setdefault("started_at", datetime.now(timezone.utc).isoformat())
     fields["schema_version"] = SCHEMA_VERSION
     data = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in fields.items()}
-    return RunRecord.from_dict(data)
+    if not _owned:
+        return RunRecord.from_dict(data)
+    # The caller (record assembly) made every value fresh and keeps none: the checked, upgraded
+    # dict is the record's JSON, so saving it needs no second conversion.
+    from footprint.record.versions import upgrade
+
+    upgraded = upgrade(data)
+    record = RunRecord.check(upgraded, "")
+    object.__setattr__(record, "_json_source", upgraded)
+    return record
 
 
 def as_record(record: RunRecord | Mapping[str, Any]) -> RunRecord:

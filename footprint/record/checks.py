@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -35,6 +36,12 @@ def _fail(path: str, value: Any, expected: str) -> RecordError:
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return RecordError(f"field {path!r} holds {shown}, expected {expected}", path)
+
+
+def new_run_id() -> str:
+    """A fresh run id: 128 random bits as 32 lowercase hex characters (as uuid4, without
+    importing uuid)."""
+    return os.urandom(16).hex()
 
 
 def is_run_id(value: object) -> bool:

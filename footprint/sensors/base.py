@@ -12,9 +12,10 @@ sampler thread and the user's thread at a phase boundary): implementations must 
 
 from __future__ import annotations
 
+import copy
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 DeviceKind = Literal["gpu", "cpu", "dram", "ram"]
@@ -41,7 +42,14 @@ class DeviceInfo:
     details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "method": self.method,
+            "measured": self.measured,
+            "details": copy.deepcopy(self.details),
+        }
 
 
 @dataclass(frozen=True)
@@ -117,4 +125,9 @@ class SourceStatus:
     fix: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "source": self.source,
+            "available": self.available,
+            "summary": self.summary,
+            "fix": self.fix,
+        }
