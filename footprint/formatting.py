@@ -87,3 +87,24 @@ def measured_label(devices: Iterable[DeviceRecord]) -> str:
     if flags == {True}:
         return "measured"
     return "estimated" if flags == {False} else "mixed"
+
+
+# C0/C1 controls (escape sequences, carriage returns) and the bidirectional and invisible
+# formatting characters that can make a terminal show other text than is there.
+_UNSAFE = {
+    *range(0x00, 0x20),
+    *range(0x7F, 0xA0),
+    0x061C,
+    *range(0x200B, 0x2010),
+    *range(0x202A, 0x202F),
+    *range(0x2060, 0x2070),
+    0xFEFF,
+}
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE}
+
+
+def literal(text: object) -> str:
+    """``text`` as the literal string it is, safe for a terminal: control, bidirectional and
+    invisible formatting characters are shown as escapes (``\\x1b``, ``\\u202e``). Markup is not
+    interpreted by the caller (Rich cells are given as ``rich.text.Text``)."""
+    return str(text).translate(_ESCAPES)

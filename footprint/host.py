@@ -83,7 +83,25 @@ def _machine_facts(proc_root: Path, root: Path) -> dict:
         "memory_total_bytes": _memory_total_bytes(proc_root),
         "is_vm": info.hypervisor,
         "is_container": _is_container(proc_root, root),
+        **machine_identity(proc_root),
     }
+
+
+def machine_identity(proc_root: str | os.PathLike[str] = "/proc") -> dict[str, str | None]:
+    """What tells this running machine and process namespace apart from any other: the kernel's
+    boot id (new at every boot; containers on one host share it) and this process's pid
+    namespace (``pid:[4026531836]``; containers have their own). Two records with the same pair
+    come from processes that can see each other's pids. None where Linux does not say."""
+    root = Path(proc_root)
+    try:
+        boot_id: str | None = (root / "sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        boot_id = None
+    try:
+        pid_namespace: str | None = os.readlink(root / "self/ns/pid")
+    except OSError:
+        pid_namespace = None
+    return {"boot_id": boot_id, "pid_namespace": pid_namespace}
 
 
 def _memory_total_bytes(proc_root: Path) -> int | None:

@@ -98,6 +98,7 @@ class Run:
         self._last_checkpoint = 0.0
         self._checkpoint_failed = False
         self._listeners: list[RunListener] = list(runtime.get().listeners)
+        self._invalid_counts: set[str] = set()
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -152,8 +153,16 @@ class Run:
                 pid=os.getpid(),
             )
         self._probe = found
-        for s in found.sensors:
-            s.start()
+        started = []
+        try:
+            for s in found.sensors:
+                s.start()
+                started.append(s)
+        except BaseException:
+            for s in started:
+                s.stop()
+            self._probe = None
+            raise
         self._sensors = SensorSet(found.sensors, clock=cfg.clock)
         interval = cfg.sample_interval_s
         limit = self._sensors.max_read_interval_s()
@@ -182,7 +191,9 @@ class Run:
         self._notify("on_tick", snap)
 
     def _sampler_error(self, exc: BaseException) -> None:
-        note = f"sampler error: {type(exc).__name__}: {exc}"
+        from footprint.sampler import _describe
+
+        note = f"sampler error: {_describe(exc)}"
         if note not in self.notes:
             self.notes.append(note)
 
@@ -228,10 +239,50 @@ class Run:
             for ph in self._phases:  # phases left open (an exception, another task) end here
                 if ph.end is None:
                     ph.end = self._stop
-            self._record = self._build(self._stop, status=status)
+            try:
+                self._record = self._build(self._stop, status=status)
+            except Exception as exc:  # whatever went wrong, the run's totals are kept
+                self._record = self._salvage(status, exc)
             if self.config.save:
                 self._save_final()
         self._notify("on_end", self._record)
+
+    def _salvage(self, status: str, exc: Exception) -> RunRecord:
+        """A record with the run's identity and energy totals only, when the full record cannot
+        be assembled (a bug, or a value nothing downstream could read)."""
+        from datetime import datetime, timezone
+
+        from footprint.record.builder import new_record
+        from footprint.sampler import _describe
+
+        assert self._start is not None and self._stop is not None
+        device_j = [e if math.isfinite(e) else 0.0 for e in energies(self._start, self._stop)]
+        return new_record(
+            id=self.id,
+            name=self.name,
+            status=status,
+            started_at=datetime.fromtimestamp(self._wall_start, timezone.utc).isoformat(),
+            duration_s=max(0.0, self._stop.t - self._start.t),
+            energy_kwh=sum(device_j) / J_PER_KWH,
+            error=self.error,
+            task=self.config.task,
+            model=self.config.model,
+            variant=self.config.variant,
+            notes=[
+                f"the full record could not be assembled ({_describe(exc)}): saved with its "
+                "identity and total energy only (no devices, phases, counts or emissions)"
+            ],
+        )
+
+    def abandon(self) -> None:
+        """Undo a :meth:`begin` that failed part-way: stop sampling and release the sensors.
+        Nothing is saved (no start reading, or the caller ends the run itself)."""
+        self.status = "failed"
+        if self._sampler is not None:
+            self._sampler.stop()
+        if self._probe is not None:
+            for s in self._probe.sensors:
+                s.stop()
 
     def fail(self, error: str) -> None:
         """End the run as failed, with ``error`` saying why (e.g. a wrapped command's exit)."""
@@ -314,9 +365,25 @@ class Run:
             self._check_live("count")
             open_here = [p for p in _open_phases.get() if p.run is self and p.end is None]
             for key, value in values.items():
-                self.counts[key] = self.counts.get(key, 0) + value
+                if key in self._invalid_counts:
+                    continue
+                total = self.counts.get(key, 0) + value
+                if not math.isfinite(total):  # finite inputs whose sum is past the float range
+                    self._invalidate_count(key)
+                    continue
+                self.counts[key] = total
                 for ph in open_here:
                     ph.counts[key] = ph.counts.get(key, 0) + value
+
+    def _invalidate_count(self, key: str) -> None:
+        self._invalid_counts.add(key)
+        self.counts.pop(key, None)
+        for ph in self._phases:
+            ph.counts.pop(key, None)
+        self.notes.append(
+            f"count {key!r} overflowed (its total passed {sys.float_info.max:.3g}): it is invalid "
+            "and left out of the record and of every per-unit figure"
+        )
 
     def log(self, **metrics: float) -> None:
         """Record quality metrics (``accuracy=0.91``); a later value replaces an earlier one.
@@ -397,13 +464,19 @@ class Run:
                 now=snap,
                 sensors=self._sensors.sensors,
                 failures=dict(self._sensors.failures),
+                faults=dict(self._sensors.faults),
                 phases=[ph.span() for ph in self._phases],
                 timeline=self._timeline,
                 sources=self._probe.sources,
                 counts=self.counts,
                 metrics=self.metrics,
                 tags=self.tags,
-                notes=[*self.notes, *self._probe.notes, *self._carbon.notes],
+                notes=[
+                    *self.notes,
+                    *self._sensors.fault_notes(),
+                    *self._probe.notes,
+                    *self._carbon.notes,
+                ],
                 error=self.error,
                 pid_create_time=_process_create_time(),
                 heartbeat=heartbeat,

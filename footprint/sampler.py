@@ -41,6 +41,9 @@ class SensorSet:
         self.sensors = list(sensors)
         self.clock = clock
         self.failures: dict[str, str] = {}
+        #: device id -> (first bad value seen, how many): readings that were not a finite,
+        #: non-decreasing number of joules; the last good value was held for each
+        self.faults: dict[str, tuple[str, int]] = {}
         self._last = [0.0] * len(self.sensors)
         self._uncertain = [0] * len(self.sensors)
         self._lock = threading.Lock()
@@ -55,16 +58,50 @@ class SensorSet:
                         continue
                     try:
                         reading = sensor.read()
+                        energy_j = reading.energy_j
+                        uncertain = reading.uncertain_intervals
                     except Exception as exc:  # SensorError, or any bug of a user's sensor
-                        self.failures[sensor.device.id] = f"{type(exc).__name__}: {exc}"
+                        self.failures[sensor.device.id] = _describe(exc)
                         continue
-                    self._last[i] = reading.energy_j
-                    self._uncertain[i] = reading.uncertain_intervals
+                    if not _good(energy_j, self._last[i]) or not isinstance(uncertain, int):
+                        shown, n = self.faults.get(sensor.device.id, ("", 0))
+                        self.faults[sensor.device.id] = (shown or _shown(energy_j), n + 1)
+                        continue  # hold the last good value: the run's totals stay finite
+                    self._last[i] = float(energy_j)
+                    self._uncertain[i] = uncertain
                 return Snapshot(t, tuple(self._last), tuple(self._uncertain))
+
+    def fault_notes(self) -> list[str]:
+        return [
+            f"{dev}: {n} reading(s) were not a finite, non-decreasing energy (first: {shown}); "
+            "the last good value was held for each"
+            for dev, (shown, n) in self.faults.items()
+        ]
 
     def max_read_interval_s(self) -> float | None:
         limits = [s.max_read_interval_s for s in self.sensors if s.max_read_interval_s]
         return min(limits) if limits else None
+
+
+def _good(energy_j: object, last_j: float) -> bool:
+    return (
+        isinstance(energy_j, (int, float))
+        and not isinstance(energy_j, bool)
+        and math.isfinite(energy_j)
+        and energy_j >= last_j
+    )
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose __str__ raises
+        return f"{type(exc).__name__} (that cannot be printed)"
 
 
 class Timeline:

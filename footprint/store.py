@@ -42,6 +42,10 @@ class Store:
     """
 
     def __init__(self, store: str | os.PathLike | None = None) -> None:
+        if store is not None and not os.fspath(store).strip():
+            raise StoreError(
+                "store is empty: give a directory, or None for $FOOTPRINT_DIR or ./footprint-runs"
+            )
         # Absolute now: a run that outlives an os.chdir must keep writing to the same place.
         self.path = (Path(store) if store is not None else default_store_path()).absolute()
 
@@ -209,26 +213,44 @@ def _skip(path: Path, why: str) -> None:
 def resolve_stale(record: RunRecord, now: float | None = None) -> RunRecord:
     """Read a ``running`` record whose writer is gone as ``interrupted``.
 
-    Stale means: the heartbeat is older than twice the checkpoint interval and the writing
-    process no longer exists (checked only on the same host; from another host a stale
-    heartbeat alone decides). The energy is what the last checkpoint measured.
+    Written on this machine and in this pid namespace (same boot id and pid namespace: a
+    hostname alone is not enough, containers often share one): interrupted as soon as its
+    process is provably gone (no such pid, or a pid reused by a later process). Written
+    elsewhere (or by a footprint that recorded neither): interrupted when the heartbeat is
+    older than twice the checkpoint interval. The energy is what the last checkpoint measured.
     """
     if record.status != "running" or not record.heartbeat_at:
         return record
-    interval = record.checkpoint_interval_s or 60.0
-    now = time.time() if now is None else now
-    beat = datetime.fromisoformat(record.heartbeat_at).timestamp()
-    if now - beat <= 2 * interval:
-        return record
-    same_host = record.host.hostname == socket.gethostname()
-    if same_host and record.pid and _pid_alive(record.pid, record.pid_create_time):
-        return record
+    from footprint.host import machine_identity
+
+    here = machine_identity()
+    host = record.host
+    same_machine = (
+        host.boot_id is not None
+        and host.pid_namespace is not None
+        and (host.boot_id, host.pid_namespace) == (here["boot_id"], here["pid_namespace"])
+    )
+    if same_machine and record.pid:
+        if _pid_alive(record.pid, record.pid_create_time):
+            return record
+        why = f"its process (pid {record.pid}) is gone"
+    else:
+        interval = record.checkpoint_interval_s or 60.0
+        now = time.time() if now is None else now
+        beat = datetime.fromisoformat(record.heartbeat_at).timestamp()
+        if now - beat <= 2 * interval:
+            return record
+        if host.hostname == socket.gethostname() and record.pid and host.boot_id is None:
+            # an older record with no machine identity, from a host of this name
+            if _pid_alive(record.pid, record.pid_create_time):
+                return record
+        why = f"no heartbeat for over {2 * interval:g} s"
     return record.replace(
         status="interrupted",
         notes=[
             *record.notes,
-            "the process stopped without saving (killed?): energy measured up to the last "
-            f"checkpoint at {record.heartbeat_at}",
+            f"the process stopped without saving (killed?): {why}; energy measured up to the "
+            f"last checkpoint at {record.heartbeat_at}",
         ],
     )
 

@@ -61,15 +61,24 @@ class Tracker:
                 "for a nested or concurrent run"
             )
         run = Run(self.config)
-        with critical:
-            self._run = run
-            try:
-                run.begin()
-            except BaseException:
-                self._run = None
-                raise
-            interrupts.register(run)
-            self._token = _current.set(run)
+        try:
+            with critical:
+                self._run = run
+                try:
+                    run.begin()
+                except BaseException:
+                    self._run = None
+                    run.abandon()
+                    raise
+                interrupts.register(run)
+                self._token = _current.set(run)
+        except BaseException as exc:
+            # A signal held while the run started (Ctrl-C during a slow first read, Jupyter's
+            # "interrupt kernel") is delivered as the critical section ends, here: the block
+            # never runs and no __exit__ will come. End the run now, as what happened.
+            if self._run is run:
+                self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return run
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:

@@ -90,4 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
+    except OSError as exc:  # an output file that cannot be written, a full disk...
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        print(
+            f"footprint: error: cannot write or read{where}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return result if isinstance(result, int) else 0

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,14 +10,59 @@ from footprint.formatting import (  # noqa: F401  (re-exported for subcommands)
     fmt_duration,
     fmt_emissions,
     fmt_kwh,
+    literal,
     measured_label,
 )
 
+
+def _store_path(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter(
+            "is empty: give the run store's directory, or leave --store out for "
+            "$FOOTPRINT_DIR or ./footprint-runs"
+        )
+    return value
+
+
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
         help="Run store directory (default: $FOOTPRINT_DIR or ./footprint-runs).",
-        file_okay=False,
+        callback=_store_path,
     ),
 ]
+
+
+def reading_store(store: str | None) -> Any:
+    """The store a reading command reads: a StoreError when the directory named by --store or
+    $FOOTPRINT_DIR does not exist (a typo must not read as "no runs")."""
+    import os
+
+    from footprint.errors import StoreError
+    from footprint.store import ENV_VAR, Store
+
+    st = Store(store)
+    explicit = store is not None or bool(os.environ.get(ENV_VAR))
+    if explicit and not st.path.exists():
+        where = "--store" if store is not None else f"${ENV_VAR}"
+        raise StoreError(
+            f"no run store at {str(st.path)!r} (from {where}): check the path, or track a run "
+            "into it first"
+        )
+    if st.path.exists() and not st.path.is_dir():
+        raise StoreError(f"{str(st.path)!r} is a file, not a run store directory")
+    return st
+
+
+def cell(value: object) -> Any:
+    """A Rich table cell (or title) showing ``value`` as literal text: never parsed as markup
+    (``[/]``, ``[link=...]``), with control and bidirectional characters escaped."""
+    from rich.text import Text
+
+    return Text(literal(value))
+
+
+def add_row(table: Any, *values: object) -> None:
+    """``table.add_row`` with every value shown as literal text (see :func:`cell`)."""
+    table.add_row(*(cell(v) for v in values))

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from footprint.cli._common import add_row, cell, literal
 from footprint.units import J_PER_WH
 
 
@@ -133,7 +134,7 @@ def _print_result(result: Any) -> None:
     # A log or pipe gets full lines rather than rich's 80 columns (unless COLUMNS says).
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     console = Console(highlight=False, width=120 if wide else None)
-    say = lambda text="": console.print(text, markup=False)  # noqa: E731
+    say = lambda text="": console.print(literal(text), markup=False)  # noqa: E731
     say(
         f"footprint demo: one MLP on scikit-learn digits, full fp32 and 4 compressed versions; "
         f"{result.run_count} runs in {fmt_duration(result.duration_s)} "
@@ -217,12 +218,12 @@ def _print_board(console: Any, board: Any, title: str) -> None:
     columns.append(f"d {board.quality}")
     if wide:
         columns += ["stars", "pareto", "within noise of"]
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=cell(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in columns:
         left = header in ("variant", "stars", "within noise of")
         # The CI and the ties may wrap; names and single numbers never.
         wraps = header == "within noise of"
-        table.add_column(header, justify="left" if left else "right", no_wrap=not wraps)
+        table.add_column(cell(header), justify="left" if left else "right", no_wrap=not wraps)
     for row in board.rows:
         low, high = row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
         cells = [
@@ -237,12 +238,14 @@ def _print_board(console: Any, board: Any, title: str) -> None:
         ]
         if wide:
             cells += ["*" * row["stars"], "yes" if row["pareto"] else "", ties(row)]
-        table.add_row(*cells)
+        add_row(table, *cells)
     console.print(table)
     if not wide:
         for row in board.rows:
             if row["tie_with"]:
-                console.print(f"  {row['variant']} is within noise of {ties(row)}", markup=False)
+                console.print(
+                    literal(f"  {row['variant']} is within noise of {ties(row)}"), markup=False
+                )
     baseline = next((row["variant"] for row in board.rows if row["baseline"]), None)
     console.print(
         f"baseline: {baseline}. #: rank, 1 + variants whose whole 95% interval lies below this "
@@ -250,7 +253,7 @@ def _print_board(console: Any, board: Any, title: str) -> None:
         markup=False,
     )
     for note in board.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(literal(f"note: {note}"), markup=False)
 
 
 def _print_costs(console: Any, costs: list[dict]) -> None:
@@ -267,7 +270,7 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
     )
     headers = ("variant", "build J", "own step J", "J/1k queries", "saves", "pays back")
     for header in headers:
-        table.add_column(header, justify="left" if header == "variant" else "right")
+        table.add_column(cell(header), justify="left" if header == "variant" else "right")
     for row in costs:
         saving = row["saving_j_per_query"]
         if row["variant"] == "fp32":
@@ -278,7 +281,8 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
             back = "within noise"
         else:
             back = f"{row['break_even_queries']:,.0f} queries"
-        table.add_row(
+        add_row(
+            table,
             row["variant"],
             f"{row['build_j']:.4g}",
             f"{row['extra_j']:.3g}",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption
+from footprint.cli._common import StoreOption, literal
 
 
 def parse_pairs(option: str, pairs: list[str] | None) -> dict[str, float]:
@@ -70,5 +70,5 @@ def register(app: typer.Typer) -> None:
             metrics=parse_pairs("--metric", metric),
         )
         names = ", ".join(f"{r.name} ({r.id[:8]})" for r in records)
-        print(f"imported {len(records)} run(s) into {Store(store).path}: {names}")
+        print(literal(f"imported {len(records)} run(s) into {Store(store).path}: {names}"))
         return 0

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from footprint.cli._common import StoreOption
+from footprint.cli._common import StoreOption, add_row, cell, literal, reading_store
 
 FORMATS = ("table", "csv", "markdown", "json")
 
@@ -142,12 +142,11 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         from footprint.errors import UsageError
         from footprint.ranking import build
-        from footprint.store import Store
 
         if format not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
         board = build(
-            Store(store).records(),
+            reading_store(store).records(),
             quality=quality,
             per=per,
             task=task,
@@ -171,15 +170,15 @@ def register(app: typer.Typer) -> None:
         shown = _table_columns(board)
         tasks = {row["task"] for row in board.rows}
         title = f"energy per 1,000 {per}" + (f", task {tasks.pop()}" if len(tasks) == 1 else "")
-        table = Table(title=title, title_justify="left")
+        table = Table(title=cell(title), title_justify="left")
         for (column, _, fmt), text in zip(_SHOWN, _headers(board)):
             if column in shown:
                 left = fmt in ("s", "list", "stars", "b")
-                table.add_column(text, justify="left" if left else "right", overflow="fold")
+                table.add_column(cell(text), justify="left" if left else "right", overflow="fold")
         for row in board.rows:
-            table.add_row(*(_cell(row, c, f) for c, _, f in _SHOWN if c in shown))
+            add_row(table, *(_cell(row, c, f) for c, _, f in _SHOWN if c in shown))
         console = Console(highlight=False)
         console.print(table)
         for note in board.notes:
-            console.print(f"note: {note}", markup=False)
+            console.print(literal(f"note: {note}"), markup=False)
         return 0

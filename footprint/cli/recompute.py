@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption, fmt_emissions
+from footprint.cli._common import StoreOption, fmt_emissions, literal
 
 
 def register(app: typer.Typer) -> None:
@@ -68,10 +68,10 @@ def register(app: typer.Typer) -> None:
             f"{fmt_emissions(new.emissions_kg)} CO2e"
             + (f" at {intensity:.1f} g/kWh ({source})" if intensity else "")
         )
-        print(line)
+        print(literal(line))
         for note in new.notes:
             if note.startswith("carbon: ") and note not in record.notes:
-                print(f"  {note}")
+                print(literal(f"  {note}"))
         if dry_run:
             print("  (dry run: not saved)")
         else:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from footprint.cli._common import add_row
+
 
 def register(app: typer.Typer) -> None:
     @app.command(
@@ -63,7 +65,8 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, justify="left" if justify == "left" else "right", overflow="fold")
         for r in rows:
             via = f" (via {r['grid_region']})" if r["grid_region"] else ""
-            table.add_row(
+            add_row(
+                table,
                 r["region"],
                 r["name"],
                 r["kind"],

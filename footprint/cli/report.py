@@ -56,8 +56,10 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> int:
+        from footprint.cli._common import reading_store
         from footprint.reporting import write_report
 
+        reading_store(store)
         path, pages = write_report(
             list(run_ids) if run_ids else None,
             out,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_kwh
+from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_kwh, literal
 
 
 def summary_line(run) -> str:
@@ -120,5 +120,5 @@ def register(app: typer.Typer) -> None:
                 run.interrupt(f"command ended by signal (exit {rc})")
             elif rc != 0:
                 run.fail(f"command exited with {rc}")
-        print(summary_line(run), file=sys.stderr)
+        print(literal(summary_line(run)), file=sys.stderr)
         return 128 - rc if rc < 0 else rc

@@ -10,10 +10,13 @@ import typer
 
 from footprint.cli._common import (
     StoreOption,
+    add_row,
+    cell,
     fmt_duration,
     fmt_emissions,
     fmt_kwh,
     measured_label,
+    reading_store,
 )
 
 
@@ -25,11 +28,10 @@ def register(app: typer.Typer) -> None:
         format: Annotated[str, typer.Option(help="table or json.")] = "table",
     ) -> int:
         from footprint.errors import UsageError
-        from footprint.store import Store
 
         if format not in ("table", "json"):
             raise UsageError(f"--format must be table or json, got {format!r}")
-        st = Store(store)
+        st = reading_store(store)
         records = st.records()[:limit]
         if format == "json":
             keys = (
@@ -54,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"runs in {st.path}", title_justify="left")
+        table = Table(title=cell(f"runs in {st.path}"), title_justify="left")
         for col, justify in (
             ("id", "left"),
             ("name", "left"),
@@ -75,7 +77,8 @@ def register(app: typer.Typer) -> None:
                 overflow="fold",
             )
         for r in records:
-            table.add_row(
+            add_row(
+                table,
                 r.id[:8],
                 r.name,
                 r.status,

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption, fmt_emissions, fmt_kwh
+from footprint.cli._common import (
+    StoreOption,
+    add_row,
+    cell,
+    fmt_emissions,
+    fmt_kwh,
+    reading_store,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,11 +39,16 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         from footprint.carbon import whatif
         from footprint.errors import UsageError
-        from footprint.store import Store
 
         if format not in ("table", "json"):
             raise UsageError(f"--format must be table or json, got {format!r}")
-        record = Store(store).get(run_id)
+        from footprint.carbon.whatif import TABLE_KINDS
+
+        if kind is not None and kind not in TABLE_KINDS:
+            raise UsageError(f"--kind must be one of {', '.join(TABLE_KINDS)}, got {kind!r}")
+        if kind is not None and regions is not None:
+            raise UsageError("--kind filters the full list: give --kind or --regions, not both")
+        record = reading_store(store).get(run_id)
         names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
         if regions is not None and not names:
             raise UsageError("--regions is empty: pass e.g. --regions FR,PL,US-CA")
@@ -58,8 +70,10 @@ def register(app: typer.Typer) -> None:
         elif how == "user":
             how = "user-given"
         table = Table(
-            title=f"run {record.id[:8]} ({record.name}): "
-            f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}",
+            title=cell(
+                f"run {record.id[:8]} ({record.name}): "
+                f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}"
+            ),
             title_justify="left",
         )
         for col, justify in (
@@ -76,7 +90,8 @@ def register(app: typer.Typer) -> None:
             intensity = f"{r['g_per_kwh']:.1f}"
             if r["own_region"] and not r["this_run"] and applied is not None:
                 intensity += f" (run: {applied:.1f}, {how})"
-            table.add_row(
+            add_row(
+                table,
                 r["region"] + (" *" if r["this_run"] else " +" if r["own_region"] else ""),
                 r["name"],
                 intensity,

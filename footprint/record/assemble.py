@@ -51,6 +51,7 @@ def assemble(
     now: Snapshot,
     sensors: Sequence[Sensor],
     failures: Mapping[str, str],
+    faults: Mapping[str, tuple[str, int]] | None = None,
     phases: Sequence[PhaseSpan],
     timeline: Timeline,
     sources: Sequence[SourceStatus],
@@ -76,6 +77,9 @@ def assemble(
         d["uncertain"] = u1 > u0
         if s.device.id in failures:
             d["error"] = failures[s.device.id]
+        elif faults and s.device.id in faults:
+            shown, n = faults[s.device.id]
+            d["error"] = f"{n} bad reading(s), first {shown}: the last good value was held"
         devices.append(d)
     phase_rows = []
     for ph in phases:

@@ -254,6 +254,8 @@ class HostRecord(_Part):
     is_vm: bool | None = None
     is_container: bool | None = None
     torch_version: str | None = None
+    boot_id: str | None = None
+    pid_namespace: str | None = None
     gpus: tuple[GpuRecord, ...] = ()
 
     CHECKS: ClassVar[dict[str, Check]] = {
@@ -270,6 +272,8 @@ class HostRecord(_Part):
                 "footprint_version",
                 "cpu_model",
                 "torch_version",
+                "boot_id",
+                "pid_namespace",
             )
         },
         "cpu_count_logical": _opt_count,

@@ -22,6 +22,19 @@ from footprint.units import J_PER_KWH
 TRAINING_TYPES = ("pre-training", "fine-tuning")
 
 
+# What CommonMark/GFM would read mid-line: escapes, code, emphasis, links and images, HTML and
+# autolinks, entities, tables, strikethrough. (Line-start syntax cannot occur: no newlines.)
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>&|~"})
+
+
+def md_text(value: object) -> str:
+    """A user string as literal Markdown text: one line (control characters escaped), every
+    character Markdown or HTML would read (links, images, emphasis, headings, tags) escaped."""
+    from footprint.formatting import literal
+
+    return literal(str(value)).translate(_MARKDOWN)
+
+
 def _grams(emissions_kg: float) -> float:
     """Grams, rounded to 6 significant digits (measurement noise is far larger)."""
     g = emissions_kg * 1000.0
@@ -82,6 +95,11 @@ def co2_eq_emissions(
             "track(region=...) next time"
         )
     tt = training_type or r.tags.get("training_type") or "pre-training"
+    if tt not in TRAINING_TYPES:
+        raise ValueError(
+            f"training_type {tt!r} is not one Hugging Face reads: use "
+            + " or ".join(repr(t) for t in TRAINING_TYPES)
+        )
     return {
         "emissions": _grams(r.emissions_kg),
         "source": f"footprint {__version__}",
@@ -96,9 +114,9 @@ def _measured_sentence(record: RunRecord) -> str:
     estimated = sorted({d.id for d in record.devices if not d.measured})
     parts = []
     if measured:
-        parts.append(f"measured for {', '.join(measured)}")
+        parts.append(f"measured for {', '.join(map(md_text, measured))}")
     if estimated:
-        parts.append(f"estimated for {', '.join(estimated)}")
+        parts.append(f"estimated for {', '.join(map(md_text, estimated))}")
     return "Energy was " + " and ".join(parts) + "." if parts else ""
 
 
@@ -114,9 +132,9 @@ def card(record: RunRecord | dict[str, Any], training_type: str | None = None) -
     lines.append("---")
     hours = r.duration_s / 3600
     energy_kwh = r.energy_kwh
-    source = carbon.source or carbon.kind or "the given value"
+    source = md_text(carbon.source or carbon.kind or "the given value")
     year = f", {carbon.year}" if carbon.year else ""
-    basis = f", {carbon.basis}" if carbon.basis else ""
+    basis = f", {md_text(carbon.basis)}" if carbon.basis else ""
     embodied = ""
     if r.embodied_emissions_kg is not None:
         embodied = (
@@ -125,9 +143,11 @@ def card(record: RunRecord | dict[str, Any], training_type: str | None = None) -
         )
     paragraph = (
         "## Environmental impact\n\n"
-        f"The {meta['training_type']} run {r.name!r} emitted **{meta['emissions']:.4g} g "
+        f"The {meta['training_type']} run “{md_text(r.name)}” emitted "
+        f"**{meta['emissions']:.4g} g "
         f"CO2e**, using {energy_kwh:.4g} kWh of IT energy ({energy_kwh * J_PER_KWH:,.0f} J) "
-        f"over {hours:.3g} h on {meta['hardware_used']}, in {meta['geographical_location']}. "
+        f"over {hours:.3g} h on {md_text(meta['hardware_used'])}, in "
+        f"{md_text(meta['geographical_location'])}. "
         f"Carbon intensity: {r.carbon_intensity_g_per_kwh or 0:.4g} g CO2e/kWh ({source}{year}"
         f"{basis}); PUE {r.pue:g}. {_measured_sentence(r)}{embodied} "
         f"Measured with {meta['source']}."

@@ -40,6 +40,8 @@ def _plt() -> Any:
         {
             "svg.fonttype": "none",  # real <text>: crisp, searchable, styled by the page
             "svg.hashsalt": "footprint",  # stable ids: the same input gives the same page
+            # every label is literal text: "$\\alpha$" or "batch $5 to $10" is not math
+            "text.parse_math": False,
             "font.size": 9,
             "axes.edgecolor": MUTED,
             "axes.labelcolor": INK,

@@ -35,6 +35,8 @@ KEYS = {
     "is_vm": bool,
     "is_container": bool,
     "torch_version": (str, type(None)),
+    "boot_id": (str, type(None)),
+    "pid_namespace": (str, type(None)),
 }
 
 
@@ -148,3 +150,15 @@ def test_never_imports_torch_or_psutil() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_machine_identity_reads_the_boot_id_and_the_pid_namespace(tmp_path):
+    (tmp_path / "sys/kernel/random").mkdir(parents=True)
+    (tmp_path / "sys/kernel/random/boot_id").write_text("1234-abcd\n")
+    (tmp_path / "self/ns").mkdir(parents=True)
+    os.symlink("pid:[4026531836]", tmp_path / "self/ns/pid")
+    assert host.machine_identity(tmp_path) == {
+        "boot_id": "1234-abcd",
+        "pid_namespace": "pid:[4026531836]",
+    }
+    assert host.machine_identity(tmp_path / "missing") == {"boot_id": None, "pid_namespace": None}
