@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +41,61 @@ def summary_line(run) -> str:
         f"footprint: {rec.name!r} {rec.status} in {fmt_duration(rec.duration_s)}: "
         f"{fmt_kwh(rec.energy_kwh)} ({how or 'no devices'}), {carbon}; {where}"
     )
+
+
+#: Signals footprint run passes on to its command.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_SI_KERNEL = 0x80  # siginfo si_code of a signal the kernel sent (a terminal's Ctrl-C, a hangup)
+
+
+@contextmanager
+def _held_signals() -> Iterator[set[int]]:
+    """Hold SIGINT, SIGTERM, SIGHUP and SIGCHLD for :func:`_wait` to take one at a time, with
+    who sent them. Set before the tracker starts, so its threads inherit the mask and no signal
+    is handled behind the wait's back. Signals left when the command is done are dropped."""
+    waited: set[int] = {*FORWARDED, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    try:
+        yield waited
+    finally:
+        while signal.sigtimedwait(waited, 0) is not None:
+            pass
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+
+
+def _unblock(waited: set[int]) -> Callable[[], None]:
+    def in_child() -> None:  # the command starts with the signal mask it would have had
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+
+    return in_child
+
+
+def _wait(proc: subprocess.Popen, waited: set[int], got: list[int]) -> int:
+    """Wait for the command, passing on each signal sent to footprint run once: a signal the
+    kernel sent to the whole foreground process group (a terminal's Ctrl-C, a hangup) reached
+    the command already, and torchrun, for one, reads a second SIGINT as "kill now"."""
+    while True:
+        rc = proc.poll()
+        if rc is not None:
+            return rc
+        info = signal.sigtimedwait(waited, 1.0)
+        if info is None or info.si_signo == signal.SIGCHLD:
+            continue
+        got.append(info.si_signo)
+        same_group = _pgid(proc.pid) == os.getpgrp()
+        if info.si_code == _SI_KERNEL and same_group:
+            continue
+        try:
+            proc.send_signal(info.si_signo)
+        except ProcessLookupError:
+            pass
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -94,31 +153,26 @@ def register(app: typer.Typer) -> None:
             sample_interval_s=sample_interval_s,
             powercap_root=powercap_root,
         )
-        got_term: list[int] = []
-        with tracker as run:
+        got: list[int] = []
+        with _held_signals() as waited, tracker as run:
             try:
-                proc = subprocess.Popen(cmd)
+                proc = subprocess.Popen(cmd, preexec_fn=_unblock(waited))
             except OSError as exc:
-                run.fail(f"{type(exc).__name__}: {exc}")
-                raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror or exc}") from exc
-
-            def forward(signum, frame):
-                got_term.append(signum)
-                proc.send_signal(signum)
-
-            # Ctrl-C reaches the child through the terminal's process group; SIGTERM (a
-            # scheduler) is forwarded. Handlers, not SIG_IGN: an ignored signal would be
-            # inherited by the child.
-            old_int = signal.signal(signal.SIGINT, lambda s, f: None)
-            old_term = signal.signal(signal.SIGTERM, forward)
-            try:
-                rc = proc.wait()
-            finally:
-                signal.signal(signal.SIGINT, old_int)
-                signal.signal(signal.SIGTERM, old_term)
-            if got_term or rc in (-signal.SIGINT, -signal.SIGTERM, 130, 143):
-                run.interrupt(f"command ended by signal (exit {rc})")
+                # as a shell would: 127 for a command that is not there, 126 for one that
+                # cannot be run; one line, and the run is recorded as failed
+                code = 127 if isinstance(exc, FileNotFoundError) else 126
+                run.fail(f"cannot run {cmd[0]!r}: {exc.strerror or exc} (exit {code})")
+                print(
+                    literal(f"footprint: error: cannot run {cmd[0]!r}: {exc.strerror or exc}"),
+                    file=sys.stderr,
+                )
+                return code
+            rc = _wait(proc, waited, got)
+            if got or rc in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP, 130, 143, 129):
+                names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(got))
+                why = f"{names} to footprint run; " if names else ""
+                run.interrupt(f"command ended by signal ({why}exit {rc}): {shlex.join(cmd)}")
             elif rc != 0:
-                run.fail(f"command exited with {rc}")
+                run.fail(f"command exited with {rc}: {shlex.join(cmd)}")
         print(literal(summary_line(run)), file=sys.stderr)
         return 128 - rc if rc < 0 else rc

@@ -42,7 +42,7 @@ def _dump(value: Any) -> Any:
     return value
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class _Part:
     """What every part of a record shares: checked construction from JSON, and back."""
 
@@ -53,21 +53,7 @@ class _Part:
 
     extra: Mapping[str, Any] = field(default_factory=dict, kw_only=True)
 
-    # Frozen by hand rather than dataclass(frozen=True): the generated __setattr__, __delattr__,
-    # __hash__ and __repr__ of nine classes cost ~10 ms of class creation at import.
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_sealed", True)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self.__dict__.get("_sealed"):
-            raise dataclasses.FrozenInstanceError(
-                f"cannot assign to field {name!r}: records are frozen; use record.replace(...)"
-            )
-        object.__setattr__(self, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}: records are frozen")
-
+    # No generated __repr__ (one shared one): fewer functions to build at import.
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self._fields())
         return f"{type(self).__name__}({shown})"
@@ -129,7 +115,7 @@ class _Part:
         return out
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class DeviceRecord(_Part):
     """One device's energy over the run and how it was known."""
 
@@ -161,7 +147,7 @@ class DeviceRecord(_Part):
         return self.name or self.id
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class PhaseRecord(_Part):
     """One occurrence of a phase: its window (seconds from the run's start), the energy of each
     device in it, and the units counted while it was open."""
@@ -185,7 +171,6 @@ class PhaseRecord(_Part):
     def __post_init__(self) -> None:
         if self.end_s < self.start_s:
             raise RecordError(f"ends ({self.end_s}) before it starts ({self.start_s})", "end_s")
-        super().__post_init__()
 
     @property
     def duration_s(self) -> float:
@@ -196,7 +181,7 @@ class PhaseRecord(_Part):
         return math.fsum(self.energy_j.values())
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class TimelineRecord(_Part):
     """The bounded power timeline: ``t_s`` holds n + 1 bucket boundaries (seconds since start),
     ``power_w`` each device's n mean powers."""
@@ -215,10 +200,9 @@ class TimelineRecord(_Part):
                 raise RecordError(
                     f"{len(powers)} values for {max(len(t) - 1, 0)} buckets", f"power_w.{dev}"
                 )
-        super().__post_init__()
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class GpuRecord(_Part):
     name: str | None = None
     uuid: str | None = None
@@ -235,7 +219,7 @@ _opt_text = c.optional(c.text)
 _opt_count = c.optional(c.whole)
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class HostRecord(_Part):
     """The machine the run happened on (every field optional: imported runs know little)."""
 
@@ -286,7 +270,7 @@ class HostRecord(_Part):
     NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {"gpus": (GpuRecord, True)}
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class SourceRecord(_Part):
     """What one source (nvml, rapl, estimate, ...) said when the run started."""
 
@@ -324,7 +308,7 @@ def _embodied(value: Any, path: str) -> dict[str, Any] | None:
     return out
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class CarbonRecord(_Part):
     """Where a run's carbon intensity and PUE came from (docs/methodology.md). ``hourly`` (an
     intensity file's provenance and statistics) and ``embodied`` (its configuration and
@@ -376,7 +360,7 @@ class CarbonRecord(_Part):
         return list((self.embodied or {}).get("devices") or [])
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class RunRecord(_Part):
     """One run, as saved in the store and read by everything downstream.
 
