@@ -74,7 +74,10 @@ def flag(value: Any, path: str) -> bool:
 
 
 def _real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the ABC check below
+        return True
+    return kind is not bool and isinstance(value, numbers.Real)
 
 
 def number(value: Any, path: str) -> int | float:
@@ -181,7 +184,16 @@ def floats(value: Any, path: str) -> tuple[float, ...]:
 def json_value(value: Any, path: str) -> Any:
     """Any JSON value (an object with string keys, a list, a string, a finite number, a bool,
     null), returned as a fresh copy made of dicts and lists."""
-    if value is None or isinstance(value, (str, bool)):
+    kind = type(value)
+    if value is None or kind is str or kind is bool:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise _fail(path, value, "a finite number")
+        return value
+    if kind is int:
+        return value
+    if isinstance(value, (str, bool)):
         return value
     if _real(value):
         if not math.isfinite(value):
