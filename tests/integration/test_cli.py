@@ -59,9 +59,13 @@ def test_run_then_runs_lists_it(tmp_path, capsys):
     assert listed[0]["id"][:8] in capsys.readouterr().out
 
 
-def test_runs_on_empty_store_says_so(tmp_path, capsys):
-    assert main(["runs", "--store", str(tmp_path / "none")]) == 0
+def test_runs_on_empty_store_says_so_and_a_missing_one_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["runs", "--store", str(tmp_path / "empty")]) == 0
     assert "no runs" in capsys.readouterr().out
+    # a typo in --store must not read as "no runs"
+    assert main(["runs", "--store", str(tmp_path / "none")]) == 1
+    assert "no run store at" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
