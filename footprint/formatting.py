@@ -103,6 +103,14 @@ _UNSAFE = {
 _ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE}
 
 
+_ESCAPES_KEEP_LINES = {c: e for c, e in _ESCAPES.items() if c not in (0x09, 0x0A)}
+
+
+def literal_lines(text: str) -> str:
+    """:func:`literal`, keeping tabs and newlines (for pages, where they lay text out)."""
+    return text.translate(_ESCAPES_KEEP_LINES)
+
+
 def literal(text: object) -> str:
     """``text`` as the literal string it is, safe for a terminal: control, bidirectional and
     invisible formatting characters are shown as escapes (``\\x1b``, ``\\u202e``). Markup is not

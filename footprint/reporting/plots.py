@@ -15,6 +15,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from footprint.formatting import literal_lines
+
 # Device kinds, then anything else, in the page's palette (the CSS uses the same colours).
 KIND_COLOURS = {"gpu": "#4263eb", "cpu": "#f59f00", "dram": "#0ca678", "ram": "#15aabf"}
 OTHER_COLOURS = ("#ae3ec9", "#e64980", "#74b816", "#868e96")
@@ -77,7 +79,8 @@ def to_svg(fig: Any, label: str) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
-    svg = buf.getvalue()
+    # user strings in labels are literal text: control and bidirectional characters escaped
+    svg = literal_lines(buf.getvalue())
     for pattern in _STRIP:
         svg = pattern.sub("", svg, count=1)
     svg = _FONT.sub("", svg)

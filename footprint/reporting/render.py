@@ -21,6 +21,7 @@ from footprint.formatting import (  # noqa: F401  (template filters)
     fmt_energy_j,
     fmt_kwh,
     fmt_power,
+    literal_lines,
 )
 from footprint.reporting import data as _data
 
@@ -88,6 +89,7 @@ def environment() -> Any:
         undefined=jinja2.StrictUndefined,  # a template typo fails the tests, not the reader
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_literal,
     )
     env.filters.update(
         energy=fmt_energy_j,
@@ -102,6 +104,17 @@ def environment() -> Any:
         sv=sort_value,
     )
     return env
+
+
+def _literal(value: Any) -> Any:
+    """Every string a template prints is literal text: control, bidirectional and invisible
+    formatting characters (a right-to-left override in a run name) are shown as escapes.
+    Markup the code made (charts, ``tojson``) passes through."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return literal_lines(value)
+    return value
 
 
 def _markup(svg: str | None) -> Any:

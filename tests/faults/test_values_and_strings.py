@@ -127,6 +127,8 @@ def test_the_html_report_and_its_plots_show_every_string_as_text(hostile_store, 
     assert "<script>alert(1)" not in html and "<img src=x onerror" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "{{7*7}}" in html  # shown as written: a template would have made it 49
+    assert "\u202e" not in html and "\x1b" not in html  # escaped, like on the terminal
+    assert "rtl \\u202egnp.exe" in html
     # every run's own page draws its phases and devices: mathtext must stay text there
     run_id = json.loads(
         footprint_cli("runs", "--format", "json", "--store", str(hostile_store)).stdout
