@@ -53,12 +53,7 @@ class SignalRegistry:
 
 
 def _registry() -> SignalRegistry:
-    rt = runtime.get()
-    if rt.signals is None:
-        with rt.lock:
-            if rt.signals is None:
-                rt.signals = SignalRegistry()
-    return rt.signals
+    return runtime.get().ensure("signals", SignalRegistry)
 
 
 class _Critical:

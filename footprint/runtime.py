@@ -57,6 +57,18 @@ class Runtime:
                 self.data[key] = load()
             return self.data[key]
 
+    def ensure(self, attr: str, make: Callable[[], T]) -> T:
+        """The part held in ``attr`` (``sampler``, ``signals``...), made by ``make()`` on first
+        use."""
+        value = getattr(self, attr)
+        if value is None:
+            with self.lock:
+                value = getattr(self, attr)
+                if value is None:
+                    value = make()
+                    setattr(self, attr, value)
+        return value
+
     def warn_once(self, *key: object) -> bool:
         """True the first time ``key`` is seen in this process (then warn), False after."""
         with self.lock:

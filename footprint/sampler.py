@@ -283,9 +283,4 @@ class SamplerThread:
 
 def sampler_thread() -> SamplerThread:
     """This process's sampler thread (in the runtime; a forked child gets its own)."""
-    rt = runtime.get()
-    if rt.sampler is None:
-        with rt.lock:
-            if rt.sampler is None:
-                rt.sampler = SamplerThread()
-    return rt.sampler
+    return runtime.get().ensure("sampler", SamplerThread)
