@@ -29,3 +29,13 @@ class RunNotFoundError(FootprintError, LookupError):
 
 class FootprintWarning(UserWarning):
     """A degraded measurement (a sensor unreadable, an estimate used instead, ...)."""
+
+
+def describe(exc: BaseException) -> str:
+    """``"TypeName: message"`` for any exception, even one whose ``__str__`` raises: the
+    profiler describes the user's and its sensors' errors without ever failing on them."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "(a message that cannot be printed)"
+    return f"{type(exc).__name__}: {text}".rstrip(": ")

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from footprint import runtime
-from footprint.errors import FootprintWarning, UsageError
+from footprint.errors import FootprintWarning, UsageError, describe
 from footprint.interrupts import critical
 from footprint.listeners import EVENTS
 from footprint.record.assemble import PhaseSpan, assemble, energies
@@ -121,7 +121,7 @@ class Run:
                         self._listeners.remove(listener)
                 self.notes.append(
                     f"listener {type(listener).__name__} failed in {event} and was detached: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{describe(exc)}"
                 )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -191,9 +191,7 @@ class Run:
         self._notify("on_tick", snap)
 
     def _sampler_error(self, exc: BaseException) -> None:
-        from footprint.sampler import _describe
-
-        note = f"sampler error: {_describe(exc)}"
+        note = f"sampler error: {describe(exc)}"
         if note not in self.notes:
             self.notes.append(note)
 
@@ -253,8 +251,6 @@ class Run:
         from datetime import datetime, timezone
 
         from footprint.record.builder import new_record
-        from footprint.sampler import _describe
-
         assert self._start is not None and self._stop is not None
         device_j = [e if math.isfinite(e) else 0.0 for e in energies(self._start, self._stop)]
         return new_record(
@@ -269,7 +265,7 @@ class Run:
             model=self.config.model,
             variant=self.config.variant,
             notes=[
-                f"the full record could not be assembled ({_describe(exc)}): saved with its "
+                f"the full record could not be assembled ({describe(exc)}): saved with its "
                 "identity and total energy only (no devices, phases, counts or emissions)"
             ],
         )
@@ -517,12 +513,8 @@ def outcome(
 ) -> tuple[str, str | None]:
     """(status, error) of a run whose block ended with ``exc`` (None: normally)."""
     error = None
-    if exc_type is not None:
-        try:
-            text = str(exc)
-        except Exception:  # an exception whose __str__ raises must still end the run
-            text = f"<{exc_type.__name__} that cannot be printed>"
-        error = f"{exc_type.__name__}: {text}".rstrip(": ")
+    if exc_type is not None:  # an exception whose __str__ raises must still end the run
+        error = describe(exc) if exc is not None else exc_type.__name__
     if run._signal is not None:  # a signal the program handled itself cut the run short
         error = run._signal + (f" (then {error})" if error else "")
         stopped = exc_type is None or issubclass(exc_type, (SystemExit, KeyboardInterrupt))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from footprint import runtime
+from footprint.errors import describe
 from footprint.interrupts import critical
 from footprint.sensors.base import Sensor
 
@@ -61,7 +62,7 @@ class SensorSet:
                         energy_j = reading.energy_j
                         uncertain = reading.uncertain_intervals
                     except Exception as exc:  # SensorError, or any bug of a user's sensor
-                        self.failures[sensor.device.id] = _describe(exc)
+                        self.failures[sensor.device.id] = describe(exc)
                         continue
                     if not _good(energy_j, self._last[i]) or not isinstance(uncertain, int):
                         shown, n = self.faults.get(sensor.device.id, ("", 0))
@@ -95,13 +96,6 @@ def _good(energy_j: object, last_j: float) -> bool:
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception:  # an exception whose __str__ raises
-        return f"{type(exc).__name__} (that cannot be printed)"
 
 
 class Timeline:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from footprint import interrupts, options
-from footprint.errors import FootprintWarning, UsageError
+from footprint.errors import FootprintWarning, UsageError, describe
 from footprint.interrupts import critical
 from footprint.run import Run, outcome
 
@@ -90,7 +90,7 @@ class Tracker:
                 run.end(*outcome(run, exc_type, exc))
             except Exception as bug:  # a profiler bug must not replace the user's outcome
                 warnings.warn(
-                    f"footprint: failed to finish run {run.id}: {type(bug).__name__}: {bug}",
+                    f"footprint: failed to finish run {run.id}: {describe(bug)}",
                     FootprintWarning,
                     stacklevel=2,
                 )
