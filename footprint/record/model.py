@@ -28,6 +28,7 @@ DEVICE_KINDS = ("gpu", "cpu", "dram", "ram")
 
 P = TypeVar("P", bound="_Part")
 _FIELDS: dict[type, list[dataclasses.Field]] = {}
+_SCHEMAS: dict[type, tuple[list[tuple[str, Check, bool]], frozenset[str]]] = {}
 
 
 def _dump(value: Any) -> Any:
@@ -66,6 +67,23 @@ class _Part:
         return cached
 
     @classmethod
+    def _schema(cls) -> tuple[list[tuple[str, Check, bool]], frozenset[str]]:
+        """(name, check, required) per field, and the field names: worked out once per class
+        (records are checked on every load and every stop)."""
+        cached = _SCHEMAS.get(cls)
+        if cached is None:
+            entries = [
+                (
+                    f.name,
+                    cls.CHECKS[f.name],
+                    f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+                )
+                for f in cls._fields()
+            ]
+            cached = _SCHEMAS[cls] = (entries, frozenset(n for n, _, _ in entries))
+        return cached
+
+    @classmethod
     def check(cls: type[P], value: Any, path: str) -> P:
         """``value`` (a JSON object) as this part; RecordError naming the bad field."""
         if isinstance(value, cls):
@@ -73,14 +91,13 @@ class _Part:
         if not isinstance(value, Mapping):
             raise RecordError(f"field {path!r} holds {value!r:.60}, expected an object", path)
         prefix = f"{path}." if path else ""
+        entries, known = cls._schema()
         kwargs: dict[str, Any] = {}
-        known = set()
-        for f in cls._fields():
-            known.add(f.name)
-            if f.name in value:
-                kwargs[f.name] = cls.CHECKS[f.name](value[f.name], prefix + f.name)
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecordError(f"field {prefix + f.name!r} is missing", prefix + f.name)
+        for name, check, required in entries:
+            if name in value:
+                kwargs[name] = check(value[name], prefix + name)
+            elif required:
+                raise RecordError(f"field {prefix + name!r} is missing", prefix + name)
         extra = {k: c.json_value(v, prefix + str(k)) for k, v in value.items() if k not in known}
         try:
             return cls(**kwargs, extra=extra)
