@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from footprint import runtime
+
 if TYPE_CHECKING:
     from footprint.record import RunRecord
     from footprint.run import Phase, Run
@@ -41,8 +43,6 @@ class RunListener(Protocol):
 def add_listener(listener: RunListener) -> None:
     """Follow every run this process starts from now on with ``listener`` (until
     :func:`remove_listener` or :func:`footprint.runtime.reset`; a forked child starts with none)."""
-    from footprint import runtime
-
     rt = runtime.get()
     with rt.lock:
         rt.listeners.append(listener)
@@ -50,8 +50,6 @@ def add_listener(listener: RunListener) -> None:
 
 def remove_listener(listener: RunListener) -> None:
     """Stop following new runs with ``listener`` (runs already started keep it)."""
-    from footprint import runtime
-
     rt = runtime.get()
     with rt.lock:
         if listener in rt.listeners:

@@ -108,6 +108,8 @@ class Run:
             self._listeners.append(listener)
 
     def _notify(self, event: str, *args: Any) -> None:
+        if not self._listeners:  # the usual case, on every tick and phase boundary
+            return
         assert event in EVENTS
         for listener in list(self._listeners):
             method = getattr(listener, event, None)
