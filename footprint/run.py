@@ -253,6 +253,7 @@ class Run:
         from datetime import datetime, timezone
 
         from footprint.record.builder import new_record
+
         assert self._start is not None and self._stop is not None
         device_j = [e if math.isfinite(e) else 0.0 for e in energies(self._start, self._stop)]
         return new_record(
