@@ -42,17 +42,70 @@ STATUSES_AT_END = ("completed", "failed", "interrupted")
 
 
 class Phase:
-    """One occurrence of a named phase: its boundaries, energy per device and counts."""
+    """One occurrence of a named phase: its boundaries, energy per device and counts.
 
-    __slots__ = ("run", "name", "path", "start", "end", "counts")
+    ``attributed_j`` accumulates, per device, the phase's share of each stretch between two
+    phase boundaries of the run: the stretch's energy is divided equally among the innermost
+    phases open in it (one per thread or task), and every phase gets the shares of the innermost
+    phases it contains.
+    """
 
-    def __init__(self, run: Run, name: str, path: str, start: Snapshot) -> None:
+    __slots__ = (
+        "run",
+        "name",
+        "path",
+        "start",
+        "end",
+        "counts",
+        "own_counts",
+        "parent",
+        "index",
+        "attributed_j",
+        "open_children",
+    )
+
+    def __init__(
+        self, run: Run, name: str, path: str, start: Snapshot, parent: Phase | None, index: int
+    ) -> None:
         self.run, self.name, self.path, self.start = run, name, path, start
         self.end: Snapshot | None = None
         self.counts: dict[str, float] = {}
+        self.own_counts: dict[str, float] = {}
+        self.parent = parent
+        self.index = index
+        self.attributed_j = [0.0] * len(start.energy_j)
+        self.open_children = 0
 
-    def span(self) -> PhaseSpan:
-        return PhaseSpan(self.name, self.path, self.start, self.end, dict(self.counts))
+    def span(self, pending: list[float] | None = None) -> PhaseSpan:
+        attributed = self.attributed_j
+        if pending is not None:
+            attributed = [a + b for a, b in zip(attributed, pending)]
+        return PhaseSpan(
+            self.name,
+            self.path,
+            self.start,
+            self.end,
+            dict(self.counts),
+            own_counts=dict(self.own_counts),
+            attributed_j=tuple(attributed),
+            parent=self.parent.index if self.parent is not None else None,
+        )
+
+
+def _shares(open_phases: list[Phase]) -> dict[Phase, float]:
+    """Each open phase's share of a stretch in which exactly ``open_phases`` are open: 1/L for
+    each of the L innermost ones, and an enclosing phase the sum of what it contains."""
+    leaves = [p for p in open_phases if p.open_children == 0]
+    if not leaves:
+        return {}
+    weight = 1.0 / len(leaves)
+    out: dict[Phase, float] = {}
+    for leaf in leaves:
+        p: Phase | None = leaf
+        while p is not None and p.end is None:
+            out[p] = out.get(p, 0.0) + weight
+            p = p.parent
+    return out
 
 
 # The phases open in this thread or task (each knows its run): concurrent requests or tasks of
@@ -82,6 +135,8 @@ class Run:
         self.path: os.PathLike[str] | None = None  # where the record was saved
         self.pid = os.getpid()  # the only process that may write this run's record
         self._phases: list[Phase] = []
+        self._open: list[Phase] = []  # open phases of this run, in every thread and task
+        self._boundary: Snapshot | None = None  # the last phase boundary (or the start)
         self._signal: str | None = None  # a signal the program's own handler took
         self._lock = threading.RLock()
         self._save_lock = threading.RLock()  # orders checkpoints before the final save
@@ -171,7 +226,7 @@ class Run:
         if limit is not None and limit < interval:
             interval = limit  # read wrapping counters often enough that two wraps cannot happen
         self._wall_start = time.time()
-        self._start = self._sensors.read()
+        self._start = self._boundary = self._sensors.read()
         self._timeline = Timeline(
             self._start, resolution_s=interval, max_buckets=cfg.max_timeline_points
         )
@@ -236,9 +291,9 @@ class Run:
             self._timeline.finish(self._stop)
             for s in self._probe.sensors:
                 s.stop()
-            for ph in self._phases:  # phases left open (an exception, another task) end here
-                if ph.end is None:
-                    ph.end = self._stop
+            self._advance(self._stop)
+            for ph in list(self._open):  # phases left open (an exception, another task) end here
+                self._close(ph, self._stop)
             try:
                 self._record = self._build(self._stop, status=status)
             except Exception as exc:  # whatever went wrong, the run's totals are kept
@@ -331,10 +386,16 @@ class Run:
             if not isinstance(name, str) or not name:
                 raise ValueError(f"phase name must be a non-empty string, got {name!r}")
             assert self._sensors is not None
-            mine = [p for p in _open_phases.get() if p.run is self]
-            parent = mine[-1].path + "/" if mine else ""
-            ph = Phase(self, name, parent + name, self._sensors.read())
+            mine = [p for p in _open_phases.get() if p.run is self and p.end is None]
+            parent = mine[-1] if mine else None
+            path = f"{parent.path}/{name}" if parent is not None else name
+            snap = self._sensors.read()
+            self._advance(snap)
+            ph = Phase(self, name, path, snap, parent, len(self._phases))
+            if parent is not None:
+                parent.open_children += 1
             self._phases.append(ph)
+            self._open.append(ph)
             token = _open_phases.set((*_open_phases.get(), ph))
         self._notify("on_phase_start", ph)
         try:
@@ -343,6 +404,7 @@ class Run:
             with critical, self._lock:
                 if ph.end is None and self.status == "running" and self._sensors is not None:
                     snap = self._sensors.read()
+                    self._advance(snap)
                     inner = ph.path + "/"
                     for p in _open_phases.get():  # inner phases left open end with this one
                         if (
@@ -350,15 +412,44 @@ class Run:
                             and p.end is None
                             and (p is ph or p.path.startswith(inner))
                         ):
-                            p.end = snap
+                            self._close(p, snap)
                 try:
                     _open_phases.reset(token)
                 except ValueError:  # exited in another context (misnested): just drop it
                     _open_phases.set(tuple(p for p in _open_phases.get() if p is not ph))
             self._notify("on_phase_end", ph)
 
+    def _advance(self, snap: Snapshot) -> None:
+        """Share the energy since the last phase boundary among the phases open in it."""
+        assert self._boundary is not None
+        if self._open:
+            for ph, share in _shares(self._open).items():
+                for i, e in enumerate(energies(self._boundary, snap)):
+                    ph.attributed_j[i] += share * e
+        if snap.t >= self._boundary.t:
+            self._boundary = snap
+
+    def _close(self, ph: Phase, snap: Snapshot) -> None:
+        ph.end = snap
+        if ph in self._open:
+            self._open.remove(ph)
+        if ph.parent is not None and ph.parent.open_children > 0:
+            ph.parent.open_children -= 1
+
+    def _pending(self, snap: Snapshot) -> dict[Phase, list[float]]:
+        """What :meth:`_advance` would add to each open phase at ``snap`` (for a live record)."""
+        if self._boundary is None or not self._open:
+            return {}
+        e = energies(self._boundary, snap)
+        return {ph: [share * x for x in e] for ph, share in _shares(self._open).items()}
+
     def count(self, **units: float) -> None:
-        """Add units of work (``samples=32``, ``tokens=...``), to the run and its open phases."""
+        """Add units of work (``samples=32``, ``tokens=...``) to the run and its open phases.
+
+        Every phase open in this thread or task counts them (``counts``); the innermost one
+        also as its own (``own_counts``), which decides what energy the units are charged with
+        (docs/leaderboard.md).
+        """
         values = {key: check_number(key, value) for key, value in units.items()}
         with critical, self._lock:
             self._check_live("count")
@@ -373,12 +464,16 @@ class Run:
                 self.counts[key] = total
                 for ph in open_here:
                     ph.counts[key] = ph.counts.get(key, 0) + value
+                if open_here:
+                    own = open_here[-1].own_counts
+                    own[key] = own.get(key, 0) + value
 
     def _invalidate_count(self, key: str) -> None:
         self._invalid_counts.add(key)
         self.counts.pop(key, None)
         for ph in self._phases:
             ph.counts.pop(key, None)
+            ph.own_counts.pop(key, None)
         self.notes.append(
             f"count {key!r} overflowed (its total passed {sys.float_info.max:.3g}): it is invalid "
             "and left out of the record and of every per-unit figure"
@@ -452,6 +547,7 @@ class Run:
         with self._lock:
             assert self._start is not None and self._sensors is not None
             assert self._probe is not None and self._timeline is not None
+            pending = self._pending(snap) if self._stop is None else {}
             return assemble(
                 run_id=self.id,
                 name=self.name,
@@ -464,7 +560,7 @@ class Run:
                 sensors=self._sensors.sensors,
                 failures=dict(self._sensors.failures),
                 faults=dict(self._sensors.faults),
-                phases=[ph.span() for ph in self._phases],
+                phases=[ph.span(pending.get(ph)) for ph in self._phases],
                 timeline=self._timeline,
                 sources=self._probe.sources,
                 counts=self.counts,

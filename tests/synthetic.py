@@ -40,6 +40,20 @@ _DEVICES = (
 )
 
 
+def structured(phases: list[dict]) -> list[dict]:
+    """Phase rows written with inclusive ``counts`` only (a count added to every open phase),
+    given their ``parent``, ``own_counts`` and ``attributed_energy_j`` the way a schema-1 record
+    is upgraded: parents by path and window, own counts = counts minus the direct sub-phases',
+    attributed = window energy (no concurrency)."""
+    from footprint.record.versions import derive_phase_structure
+
+    rows = [
+        {k: v for k, v in p.items() if k not in ("parent", "own_counts", "attributed_energy_j")}
+        for p in phases
+    ]
+    return derive_phase_structure(rows)
+
+
 def make_record(
     name: str,
     *,
@@ -137,7 +151,7 @@ def make_record(
         "duration_s": duration_s,
         "energy_kwh": energy_kwh,
         "devices": devices,
-        "phases": phase_rows,
+        "phases": structured(phase_rows),
         "counts": totals,
         "metrics": dict(metrics or {}),
         "tags": dict(tags or {}),
@@ -230,7 +244,7 @@ def story_records(repeats: int = 3) -> list[RunRecord]:
             }
         )
     phases = [p.to_dict() for p in record.phases] + nested
-    out.append(record.replace(phases=sorted(phases, key=lambda p: p["start_s"])))
+    out.append(record.replace(phases=structured(sorted(phases, key=lambda p: p["start_s"]))))
     return out
 
 
@@ -292,40 +306,42 @@ def hand_record(**extra) -> RunRecord:
                 "uncertain": False,
             },
         ],
-        "phases": [
-            {
-                "name": "load",
-                "path": "load",
-                "start_s": 0.0,
-                "end_s": 2.0,
-                "energy_j": {"gpu:0": 400.0, "cpu": 200.0},
-                "counts": {},
-            },
-            {
-                "name": "infer",
-                "path": "infer",
-                "start_s": 2.0,
-                "end_s": 10.0,
-                "energy_j": {"gpu:0": 6800.0, "cpu": 1600.0},
-                "counts": {"queries": 4000},
-            },
-            {
-                "name": "post",
-                "path": "infer/post",
-                "start_s": 3.0,
-                "end_s": 3.5,
-                "energy_j": {"gpu:0": 100.0, "cpu": 20.0},
-                "counts": {},
-            },
-            {
-                "name": "post",
-                "path": "infer/post",
-                "start_s": 6.0,
-                "end_s": 7.0,
-                "energy_j": {"gpu:0": 100.0, "cpu": 20.0},
-                "counts": {},
-            },
-        ],
+        "phases": structured(
+            [
+                {
+                    "name": "load",
+                    "path": "load",
+                    "start_s": 0.0,
+                    "end_s": 2.0,
+                    "energy_j": {"gpu:0": 400.0, "cpu": 200.0},
+                    "counts": {},
+                },
+                {
+                    "name": "infer",
+                    "path": "infer",
+                    "start_s": 2.0,
+                    "end_s": 10.0,
+                    "energy_j": {"gpu:0": 6800.0, "cpu": 1600.0},
+                    "counts": {"queries": 4000},
+                },
+                {
+                    "name": "post",
+                    "path": "infer/post",
+                    "start_s": 3.0,
+                    "end_s": 3.5,
+                    "energy_j": {"gpu:0": 100.0, "cpu": 20.0},
+                    "counts": {},
+                },
+                {
+                    "name": "post",
+                    "path": "infer/post",
+                    "start_s": 6.0,
+                    "end_s": 7.0,
+                    "energy_j": {"gpu:0": 100.0, "cpu": 20.0},
+                    "counts": {},
+                },
+            ]
+        ),
         "counts": {"queries": 4000},
         "metrics": {"accuracy": 0.9},
         "timeline": {

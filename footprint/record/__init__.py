@@ -21,6 +21,7 @@ _LAZY = {
     "DEVICE_KINDS": "model",
     "STATUSES": "model",
     "CarbonRecord": "model",
+    "ContentionRecord": "model",
     "DeviceRecord": "model",
     "GpuRecord": "model",
     "HostRecord": "model",
@@ -40,6 +41,7 @@ _LAZY = {
 
 __all__ = [
     "CarbonRecord",
+    "ContentionRecord",
     "DEVICE_KINDS",
     "DeviceRecord",
     "GpuRecord",
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
         DEVICE_KINDS,
         STATUSES,
         CarbonRecord,
+        ContentionRecord,
         DeviceRecord,
         GpuRecord,
         HostRecord,

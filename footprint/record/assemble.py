@@ -25,13 +25,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PhaseSpan:
-    """One phase occurrence as the run knows it: its path and boundary snapshots."""
+    """One phase occurrence as the run knows it: its path and boundary snapshots, counts, its
+    attributed energy per device (``attributed_j``, in sensor order) and its parent's index."""
 
     name: str
     path: str
     start: Snapshot
     end: Snapshot | None
     counts: Mapping[str, float]
+    own_counts: Mapping[str, float] | None = None
+    attributed_j: Sequence[float] | None = None
+    parent: int | None = None
 
 
 def energies(a: Snapshot, b: Snapshot) -> list[float]:
@@ -84,14 +88,22 @@ def assemble(
     phase_rows = []
     for ph in phases:
         end = ph.end or now
+        window = dict(zip(ids, energies(ph.start, end)))
         phase_rows.append(
             {
                 "name": ph.name,
                 "path": ph.path,
                 "start_s": round(ph.start.t - start.t, 6),
                 "end_s": round(end.t - start.t, 6),
-                "energy_j": dict(zip(ids, energies(ph.start, end))),
+                "energy_j": window,
                 "counts": dict(ph.counts),
+                "own_counts": dict(ph.counts if ph.own_counts is None else ph.own_counts),
+                "attributed_energy_j": (
+                    window
+                    if ph.attributed_j is None
+                    else {i: min(a, window[i]) for i, a in zip(ids, ph.attributed_j)}
+                ),
+                "parent": ph.parent,
             }
         )
     all_notes = list(notes)

@@ -105,6 +105,13 @@ def whole(value: Any, path: str) -> int:
     return value
 
 
+def index(value: Any, path: str) -> int:
+    """A position in a list: a whole number >= 0."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _fail(path, value, "a whole number >= 0 (a position in the list)")
+    return value
+
+
 def timestamp(value: Any, path: str) -> str:
     """An ISO 8601 time with its UTC offset (``2026-11-22T04:15:32+00:00``), kept as written."""
     if isinstance(value, str):

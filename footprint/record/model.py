@@ -145,6 +145,11 @@ class DeviceRecord(_Part):
     details: Mapping[str, Any] = field(default_factory=dict)
     uncertain: bool = False
     error: str | None = None
+    #: what the sensor read for the whole device or machine, when that is more than the run's
+    #: share (a RAPL package or a GPU other processes used too); None: ``energy_j`` is all of it
+    machine_energy_j: float | None = None
+    #: how ``energy_j``, the run's own share, was found (docs/attribution.md)
+    attribution: str = "whole device"
 
     CHECKS: ClassVar[dict[str, Check]] = {
         "id": c.name,
@@ -156,6 +161,8 @@ class DeviceRecord(_Part):
         "details": c.json_object,
         "uncertain": c.flag,
         "error": c.optional(c.text),
+        "machine_energy_j": c.optional(c.non_negative),
+        "attribution": c.text,
     }
 
     @property
@@ -167,7 +174,15 @@ class DeviceRecord(_Part):
 @dataclass(frozen=True, repr=False)
 class PhaseRecord(_Part):
     """One occurrence of a phase: its window (seconds from the run's start), the energy of each
-    device in it, and the units counted while it was open."""
+    device in it, and the units counted while it was open.
+
+    ``energy_j`` is the run's energy over the phase's whole window; ``attributed_energy_j``
+    divides the stretches where phases of other threads or tasks were open at the same time
+    among them, so that phases never add up to more than the run. ``counts`` holds every unit
+    counted while the phase was open (its sub-phases' too); ``own_counts`` only those counted
+    while it was the innermost open phase. ``parent`` is the index, in the run's ``phases``, of
+    the phase it was opened in.
+    """
 
     name: str
     path: str
@@ -175,6 +190,9 @@ class PhaseRecord(_Part):
     end_s: float
     energy_j: Mapping[str, float] = field(default_factory=dict)
     counts: Mapping[str, float] = field(default_factory=dict)
+    own_counts: Mapping[str, float] = field(default_factory=dict)
+    attributed_energy_j: Mapping[str, float] = field(default_factory=dict)
+    parent: int | None = None
 
     CHECKS: ClassVar[dict[str, Check]] = {
         "name": c.name,
@@ -183,6 +201,9 @@ class PhaseRecord(_Part):
         "end_s": c.non_negative,
         "energy_j": c.mapping(c.non_negative),
         "counts": c.mapping(c.non_negative),
+        "own_counts": c.mapping(c.non_negative),
+        "attributed_energy_j": c.mapping(c.non_negative),
+        "parent": c.optional(c.index),
     }
 
     def __post_init__(self) -> None:
@@ -195,7 +216,13 @@ class PhaseRecord(_Part):
 
     @property
     def total_energy_j(self) -> float:
+        """The run's energy over the phase's whole window (all devices)."""
         return math.fsum(self.energy_j.values())
+
+    @property
+    def attributed_j(self) -> float:
+        """The phase's own share of the run's energy (concurrent phases divided), all devices."""
+        return math.fsum(self.attributed_energy_j.values())
 
 
 @dataclass(frozen=True, repr=False)
@@ -304,6 +331,38 @@ class SourceRecord(_Part):
     }
 
 
+@dataclass(frozen=True, repr=False)
+class ContentionRecord(_Part):
+    """What else the machine was doing during the run (docs/attribution.md): fractions of the
+    CPU capacity available to the run, over the whole run."""
+
+    #: busy CPU time of every other process / capacity (available CPUs x duration)
+    other_cpu_fraction: float | None = None
+    #: the run's own process tree's CPU time / capacity
+    run_cpu_fraction: float | None = None
+    #: time the hypervisor gave other guests / all CPU time (/proc/stat steal)
+    steal_fraction: float | None = None
+    #: the highest 1-minute load average seen
+    load_avg_1m: float | None = None
+    #: the most processes outside the run seen on the run's GPUs at once
+    gpu_other_processes: int = 0
+    #: True when another process's use passed :attr:`threshold` (the figures are unreliable)
+    contended: bool = False
+    threshold: float | None = None
+    reason: str | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "other_cpu_fraction": c.optional(c.non_negative),
+        "run_cpu_fraction": c.optional(c.non_negative),
+        "steal_fraction": c.optional(c.non_negative),
+        "load_avg_1m": c.optional(c.non_negative),
+        "gpu_other_processes": c.index,
+        "contended": c.flag,
+        "threshold": c.optional(c.non_negative),
+        "reason": c.optional(c.text),
+    }
+
+
 def _hourly(value: Any, path: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -387,7 +446,7 @@ class RunRecord(_Part):
 
     id: str
     started_at: str
-    schema_version: int = 1
+    schema_version: int = 2
     name: str = "run"
     status: str = "completed"
     ended_at: str | None = None
@@ -420,6 +479,9 @@ class RunRecord(_Part):
     pid: int | None = None
     pid_create_time: float | None = None
     imported_from: Mapping[str, Any] | None = None
+    #: every device's whole-device energy summed (None: the same as ``energy_kwh``)
+    machine_energy_kwh: float | None = None
+    contention: ContentionRecord | None = None
 
     CHECKS: ClassVar[dict[str, Check]] = {
         "id": c.run_id,
@@ -457,15 +519,37 @@ class RunRecord(_Part):
         "pid": c.optional(c.whole),
         "pid_create_time": c.optional(c.non_negative),
         "imported_from": c.optional(c.json_object),
+        "machine_energy_kwh": c.optional(c.non_negative),
+        "contention": c.optional(ContentionRecord.check),
     }
     NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {
         "carbon": (CarbonRecord, False),
+        "contention": (ContentionRecord, False),
         "devices": (DeviceRecord, True),
         "phases": (PhaseRecord, True),
         "timeline": (TimelineRecord, False),
         "host": (HostRecord, False),
         "sources": (SourceRecord, True),
     }
+
+    @classmethod
+    def fill_defaults(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        phases = data.get("phases")
+        if isinstance(phases, list):
+            from footprint.record.versions import derive_phase_structure
+
+            derived = derive_phase_structure(phases)
+            if derived is not phases:
+                data = {**data, "phases": derived}
+        return super().fill_defaults(data)
+
+    def __post_init__(self) -> None:
+        for i, ph in enumerate(self.phases):
+            if ph.parent is not None and ph.parent >= i:
+                raise RecordError(
+                    f"names phase {ph.parent} as its parent, which is not an earlier phase",
+                    f"phases[{i}].parent",
+                )
 
     @classmethod
     def from_dict(cls, data: Any) -> RunRecord:
@@ -484,7 +568,12 @@ class RunRecord(_Part):
         for key, value in changes.items():
             if key not in self.CHECKS:
                 raise TypeError(f"RunRecord has no field {key!r}")
-            typed[key] = self.CHECKS[key](_dump(value), key)
+            value = _dump(value)
+            if key == "phases" and isinstance(value, list):
+                from footprint.record.versions import derive_phase_structure
+
+                value = derive_phase_structure(value)
+            typed[key] = self.CHECKS[key](value, key)
         return dataclasses.replace(self, **typed)
 
     def to_json(self) -> str:
@@ -509,6 +598,11 @@ class RunRecord(_Part):
     def device_energy_j(self, kind: str | None = None) -> float:
         """Total energy of the devices (of one ``kind``), in joules."""
         return math.fsum(d.energy_j for d in self.devices if kind is None or d.kind == kind)
+
+    @property
+    def contended(self) -> bool:
+        """True when other processes' use of the machine made this run's figures unreliable."""
+        return self.contention is not None and self.contention.contended
 
     @property
     def measured(self) -> bool:

@@ -13,12 +13,75 @@ from typing import Any
 
 from footprint.record.checks import RecordError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 REQUIRED = ("id", "started_at")
 
+#: How a version-1 device's energy was attributed: the whole device, as footprint then did.
+V1_ATTRIBUTION = "whole device (recorded before footprint attributed shares: schema 1)"
+
+
+def _v1_to_v2(record: dict[str, Any]) -> None:
+    """Schema 2 keeps each phase's parent, own counts and attributed energy (derived for a
+    version-1 record when it is read: :func:`derive_phase_structure`), and each device's run
+    share beside its whole-device energy: version 1 charged the whole device."""
+    for device in record.get("devices") or []:
+        if isinstance(device, dict):
+            device.setdefault("attribution", V1_ATTRIBUTION)
+
+
+def derive_phase_structure(phases: list[Any]) -> list[Any]:
+    """Phase dicts given what a record written without them implies (version 1, or a writer
+    that gives inclusive counts only): the parent is the innermost earlier phase whose path and
+    window contain the phase's; own counts are the counts minus the direct sub-phases' (a count
+    was added to every open phase); the attributed energy is the window's (no phase known to
+    run concurrently). Phases that have the fields keep them; the input is not modified."""
+    if not all(isinstance(p, dict) for p in phases):
+        return phases
+    if all("parent" in p and "own_counts" in p and "attributed_energy_j" in p for p in phases):
+        return phases
+    out = [dict(p) for p in phases]
+    for i, ph in enumerate(out):
+        if "parent" not in ph:
+            ph["parent"] = _implied_parent(out, i)
+        if "attributed_energy_j" not in ph and isinstance(ph.get("energy_j"), dict):
+            ph["attributed_energy_j"] = dict(ph["energy_j"])
+    for i, ph in enumerate(out):
+        counts = ph.get("counts")
+        if "own_counts" in ph or not isinstance(counts, dict):
+            continue
+        own = dict(counts)
+        for child in out:
+            if child.get("parent") == i and isinstance(child.get("counts"), dict):
+                for key, value in child["counts"].items():
+                    if _is_number(own.get(key)) and _is_number(value):
+                        own[key] -= value
+        ph["own_counts"] = {k: v for k, v in own.items() if not _is_number(v) or v > 0}
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _implied_parent(phases: list[dict[str, Any]], i: int) -> int | None:
+    ph = phases[i]
+    path, start, end = ph.get("path"), ph.get("start_s"), ph.get("end_s")
+    if not isinstance(path, str) or "/" not in path:
+        return None
+    want = path.rsplit("/", 1)[0]
+    for j in range(i - 1, -1, -1):
+        q = phases[j]
+        try:
+            if q.get("path") == want and q["start_s"] <= start and end <= q["end_s"]:
+                return j
+        except (KeyError, TypeError):
+            continue
+    return None
+
+
 #: version N -> the step that turns a version-N record into version N + 1 (in place).
-_STEPS: dict[int, Callable[[dict[str, Any]], None]] = {}
+_STEPS: dict[int, Callable[[dict[str, Any]], None]] = {1: _v1_to_v2}
 
 
 def upgrade(data: Any) -> dict[str, Any]:

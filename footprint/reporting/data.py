@@ -141,7 +141,7 @@ def _phase_rows(record: RunRecord) -> list[dict]:
             }
         row["occurrences"] += 1
         row["duration_s"] += p.duration_s
-        for dev, e in p.energy_j.items():
+        for dev, e in p.attributed_energy_j.items():  # concurrent phases divided: never > run
             row["energy_j"] += e
             row["energy_j_by_device"][dev] = row["energy_j_by_device"].get(dev, 0.0) + e
         for unit, n in p.counts.items():
