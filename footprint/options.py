@@ -53,10 +53,13 @@ class TrackOptions(TypedDict, total=False):
     higher_is_better: Mapping[str, bool] | None
     gpus: Sequence[int | str] | None
     cpu_utilisation: str
+    cpu_power_w: float | None
+    ram_w_per_gb: float | None
     sample_interval_s: float
     checkpoint_interval_s: float
     max_timeline_points: int
     powercap_root: str | os.PathLike[str]
+    proc_root: str | os.PathLike[str]
     sensors: Sequence[Sensor] | None
 
 
@@ -85,11 +88,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("tags", None, "free-form {name: value}, values kept as strings"),
     Option("higher_is_better", None, "{metric: bool}, the direction of metrics you log"),
     Option("gpus", None, "NVML indices or UUIDs to measure (default: CUDA_VISIBLE_DEVICES)"),
-    Option("cpu_utilisation", "machine", "CPU estimate basis: 'machine' or 'process'"),
+    Option(
+        "cpu_utilisation", "process", "whose CPU use is charged: 'process' (the run's) or 'machine'"
+    ),
+    Option("cpu_power_w", None, "W of all the CPUs the run may use at full load (estimate only)"),
+    Option("ram_w_per_gb", None, "W per GiB of memory in use (estimate only; default 0.3725)"),
     Option("sample_interval_s", DEFAULT_SAMPLE_INTERVAL_S, "timeline sampling period, seconds"),
     Option("checkpoint_interval_s", DEFAULT_CHECKPOINT_INTERVAL_S, "checkpoint period, seconds"),
     Option("max_timeline_points", DEFAULT_MAX_TIMELINE_POINTS, "timeline buckets kept (>= 2)"),
     Option("powercap_root", DEFAULT_POWERCAP_ROOT, "where RAPL's powercap tree is (tests)"),
+    Option("proc_root", "/proc", "where procfs is (tests)"),
     Option("sensors", None, "your own Sensor objects instead of probing (e.g. a smart plug)"),
 )
 
@@ -136,10 +144,13 @@ class RunConfig:
     higher_is_better: Mapping[str, bool]
     gpus: tuple[int | str, ...] | None
     cpu_utilisation: str
+    cpu_power_w: float | None
+    ram_w_per_gb: float | None
     sample_interval_s: float
     checkpoint_interval_s: float
     max_timeline_points: int
     powercap_root: str | os.PathLike[str]
+    proc_root: str | os.PathLike[str]
     sensors: tuple[Sensor, ...] | None
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
@@ -161,6 +172,19 @@ def _interval(name: str, value: Any) -> float:
             f"{name} must be a number of seconds above 0 and at most {MAX_INTERVAL_S:g}, "
             f"got {value!r}"
         )
+    return float(value)
+
+
+def _optional_power(name: str, value: Any, unit: str) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}")
     return float(value)
 
 
@@ -239,10 +263,13 @@ def resolve(
         higher_is_better=directions,
         gpus=tuple(o["gpus"]) if o["gpus"] is not None else None,
         cpu_utilisation=o["cpu_utilisation"],
+        cpu_power_w=_optional_power("cpu_power_w", o["cpu_power_w"], "watts"),
+        ram_w_per_gb=_optional_power("ram_w_per_gb", o["ram_w_per_gb"], "watts per GiB"),
         sample_interval_s=_interval("sample_interval_s", o["sample_interval_s"]),
         checkpoint_interval_s=_interval("checkpoint_interval_s", o["checkpoint_interval_s"]),
         max_timeline_points=points,
         powercap_root=o["powercap_root"],
+        proc_root=o["proc_root"],
         sensors=tuple(o["sensors"]) if o["sensors"] is not None else None,
         clock=clock or time.monotonic,
     )

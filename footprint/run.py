@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from footprint.listeners import RunListener
     from footprint.options import RunConfig
     from footprint.record.model import RunRecord
+    from footprint.sensors.accounting import CpuAccounting
     from footprint.sensors.probe import Probe
 
 STATUSES_AT_END = ("completed", "failed", "interrupted")
@@ -197,6 +198,7 @@ class Run:
         cfg = self.config
         if cfg.save:
             self._store.ensure_writable()
+        accounting = _accounting(cfg.proc_root, cfg.clock)
         if cfg.sensors is not None:
             found = Probe(
                 list(cfg.sensors),
@@ -208,6 +210,10 @@ class Run:
                 powercap_root=cfg.powercap_root,
                 cpu_utilisation=cfg.cpu_utilisation,
                 pid=os.getpid(),
+                accounting=accounting,
+                proc_root=cfg.proc_root,
+                cpu_power_w=cfg.cpu_power_w,
+                ram_w_per_gb=cfg.ram_w_per_gb,
             )
         self._probe = found
         started = []
@@ -220,7 +226,7 @@ class Run:
                 s.stop()
             self._probe = None
             raise
-        self._sensors = SensorSet(found.sensors, clock=cfg.clock)
+        self._sensors = SensorSet(found.sensors, clock=cfg.clock, accounting=accounting)
         interval = cfg.sample_interval_s
         limit = self._sensors.max_read_interval_s()
         if limit is not None and limit < interval:
@@ -240,7 +246,7 @@ class Run:
     def _tick(self) -> None:
         if self.status != "running" or self._sensors is None or self._timeline is None:
             return  # a tick that raced with the run's end
-        snap = self._sensors.read()
+        snap = self._sensors.read(tick=True)
         self._timeline.add(snap)
         if self.config.save and snap.t - self._last_checkpoint >= self.config.checkpoint_interval_s:
             self._last_checkpoint = snap.t
@@ -575,13 +581,37 @@ class Run:
                 error=self.error,
                 pid_create_time=_process_create_time(),
                 heartbeat=heartbeat,
+                shares=self._sensors.shares,
+                contention=self._contention(),
             )
+
+    def _contention(self) -> dict[str, Any] | None:
+        sensors = self._sensors
+        if sensors is None or sensors.accounting is None:
+            return None
+        others = max((getattr(sh, "others_seen", 0) for sh in sensors.shares), default=0)
+        return sensors.accounting.summary(others)
 
     def __repr__(self) -> str:
         return (
             f"<footprint.Run {self.name!r} {self.status} id={self.id[:8]} "
             f"energy={self.energy_j:.1f} J duration={self.duration_s:.2f} s>"
         )
+
+
+def _accounting(
+    proc_root: str | os.PathLike[str], clock: Callable[[], float]
+) -> CpuAccounting | None:
+    """The run's CPU accounting (its process tree against the machine), where /proc has it."""
+    from footprint.sensors.accounting import CpuAccounting
+    from footprint.sensors.procfs import machine_cpu
+
+    if machine_cpu(proc_root) is None:  # no procfs (macOS): no shares, no contention figures
+        return None
+    try:
+        return CpuAccounting(os.getpid(), proc_root=proc_root, clock=clock)
+    except Exception:  # never fail a run's start for it
+        return None
 
 
 def _warm_up_record_model() -> None:

@@ -12,22 +12,31 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from footprint import runtime
 from footprint.errors import describe
 from footprint.interrupts import critical
 from footprint.sensors.base import Sensor
 
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting, Share
+
 Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Cumulative readings of every sensor at one instant (``t`` from the set's clock)."""
+    """Cumulative readings of every sensor at one instant (``t`` from the set's clock).
+
+    ``energy_j`` is the run's own share of each device; ``machine_j`` what the device itself
+    read (the same where the device's energy is all the run's).
+    """
 
     t: float
     energy_j: tuple[float, ...]
     uncertain_intervals: tuple[int, ...]
+    machine_j: tuple[float, ...] = ()
 
 
 class SensorSet:
@@ -38,22 +47,48 @@ class SensorSet:
     never breaks the run it measures.
     """
 
-    def __init__(self, sensors: Sequence[Sensor], clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        sensors: Sequence[Sensor],
+        clock: Clock = time.monotonic,
+        accounting: CpuAccounting | None = None,
+    ) -> None:
         self.sensors = list(sensors)
         self.clock = clock
+        self.accounting = accounting
+        #: per sensor, how to charge the run its share of a machine-wide device (None: all)
+        self.shares: list[Share | None] = [
+            _share(s, accounting) if accounting is not None else None for s in self.sensors
+        ]
+        self._tick_shares = [sh for sh in self.shares if sh is not None and _per_tick(sh)]
         self.failures: dict[str, str] = {}
+        self.accounting_error: str | None = None
         #: device id -> (first bad value seen, how many): readings that were not a finite,
         #: non-decreasing number of joules; the last good value was held for each
         self.faults: dict[str, tuple[str, int]] = {}
         self._last = [0.0] * len(self.sensors)
+        self._own = [0.0] * len(self.sensors)
         self._uncertain = [0] * len(self.sensors)
         self._lock = threading.Lock()
 
-    def read(self) -> Snapshot:
-        """Read every sensor now (thread-safe; a signal arriving meanwhile waits for the end)."""
+    def read(self, tick: bool = False) -> Snapshot:
+        """Read every sensor now (thread-safe; a signal arriving meanwhile waits for the end).
+
+        The CPU accounting is read first, so each interval's energy is charged by the share
+        measured over that same interval; per-process GPU queries (slower) are made on the
+        sampler's ``tick`` reads only, and other reads use the latest GPU share.
+        """
         with critical:
             t = self.clock()
             with self._lock:
+                if self.accounting is not None:
+                    try:
+                        self.accounting.update()
+                    except Exception as exc:  # /proc vanished: keep the last share
+                        self.accounting_error = self.accounting_error or describe(exc)
+                if tick:
+                    for sh in self._tick_shares:
+                        sh.update()
                 for i, sensor in enumerate(self.sensors):
                     if sensor.device.id in self.failures:
                         continue
@@ -68,12 +103,28 @@ class SensorSet:
                         shown, n = self.faults.get(sensor.device.id, ("", 0))
                         self.faults[sensor.device.id] = (shown or _shown(energy_j), n + 1)
                         continue  # hold the last good value: the run's totals stay finite
+                    share = self.shares[i]
+                    delta = float(energy_j) - self._last[i]
+                    self._own[i] += delta if share is None else delta * share.fraction
                     self._last[i] = float(energy_j)
                     self._uncertain[i] = uncertain
-                return Snapshot(t, tuple(self._last), tuple(self._uncertain))
+                return Snapshot(t, tuple(self._own), tuple(self._uncertain), tuple(self._last))
 
     def fault_notes(self) -> list[str]:
-        return [
+        notes = []
+        if self.accounting_error:
+            notes.append(
+                f"the run's CPU time could not be read ({self.accounting_error}): shares of "
+                "machine-wide devices kept their last value from then on"
+            )
+        for sh, sensor in zip(self.shares, self.sensors):
+            error = getattr(sh, "error", None)
+            if error:
+                notes.append(
+                    f"{sensor.device.id}: per-process use could not be read ({error}): the run "
+                    "was charged its last known share"
+                )
+        return notes + [
             f"{dev}: {n} reading(s) were not a finite, non-decreasing energy (first: {shown}); "
             "the last good value was held for each"
             for dev, (shown, n) in self.faults.items()
@@ -82,6 +133,19 @@ class SensorSet:
     def max_read_interval_s(self) -> float | None:
         limits = [s.max_read_interval_s for s in self.sensors if s.max_read_interval_s]
         return min(limits) if limits else None
+
+
+def _share(sensor: Sensor, accounting: CpuAccounting) -> Share | None:
+    try:
+        return sensor.share(accounting)
+    except Exception:  # a user's sensor, or an NVML without per-process queries: all of it
+        return None
+
+
+def _per_tick(share: Share) -> bool:
+    from footprint.sensors.accounting import CpuTimeShare
+
+    return not isinstance(share, CpuTimeShare)  # the CPU share updates with the accounting
 
 
 def _good(energy_j: object, last_j: float) -> bool:

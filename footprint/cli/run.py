@@ -120,8 +120,18 @@ def register(app: typer.Typer) -> None:
         store: StoreOption = None,
         tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE tag, repeatable.")] = None,
         cpu_utilisation: Annotated[
-            str, typer.Option(help="CPU estimate basis: machine or process (the command's tree).")
-        ] = "machine",
+            str,
+            typer.Option(
+                help="Whose CPU use is charged: process (the command's tree) or machine (all)."
+            ),
+        ] = "process",
+        cpu_power_w: Annotated[
+            float | None,
+            typer.Option(help="W of all the CPUs the command may use at full load (estimate)."),
+        ] = None,
+        ram_w_per_gb: Annotated[
+            float | None, typer.Option(help="W per GiB of memory in use (estimate).")
+        ] = None,
         sample_interval_s: Annotated[
             float, typer.Option("--sample-interval", help="Timeline sampling period in seconds.")
         ] = 0.1,
@@ -150,6 +160,8 @@ def register(app: typer.Typer) -> None:
             tags=tags,
             # "process" follows footprint's own tree, which includes the command.
             cpu_utilisation=cpu_utilisation,
+            cpu_power_w=cpu_power_w,
+            ram_w_per_gb=ram_w_per_gb,
             sample_interval_s=sample_interval_s,
             powercap_root=powercap_root,
         )

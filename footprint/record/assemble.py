@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from footprint.options import RunConfig
     from footprint.record.model import RunRecord
     from footprint.sampler import Snapshot, Timeline
+    from footprint.sensors.accounting import Share
     from footprint.sensors.base import Sensor, SourceStatus
 
 
@@ -66,6 +67,8 @@ def assemble(
     error: str | None,
     pid_create_time: float | None,
     heartbeat: bool = False,
+    shares: Sequence[Share | None] | None = None,
+    contention: Mapping[str, Any] | None = None,
 ) -> RunRecord:
     """The record of a run at snapshot ``now`` (a checkpoint with ``heartbeat``, else final)."""
     from footprint import carbon as carbon_model
@@ -74,11 +77,19 @@ def assemble(
 
     ids = [s.device.id for s in sensors]
     device_j = energies(start, now)
+    machine_j = [max(0.0, y - x) for x, y in zip(start.machine_j, now.machine_j)] or device_j
+    shared = list(shares or [None] * len(sensors))
     devices = []
-    for s, e, u0, u1 in zip(sensors, device_j, start.uncertain_intervals, now.uncertain_intervals):
+    for i, (s, e, u0, u1) in enumerate(
+        zip(sensors, device_j, start.uncertain_intervals, now.uncertain_intervals)
+    ):
         d: dict[str, Any] = s.device.to_dict()
         d["energy_j"] = e
         d["uncertain"] = u1 > u0
+        share = shared[i] if i < len(shared) else None
+        d["attribution"] = share.method if share is not None else s.attribution
+        if share is not None:
+            d["machine_energy_j"] = machine_j[i]
         if s.device.id in failures:
             d["error"] = failures[s.device.id]
         elif faults and s.device.id in faults:
@@ -117,6 +128,11 @@ def assemble(
             "a counter was read too late to rule out a double wrap (a suspended process?): "
             "devices marked uncertain may be under-counted"
         )
+    if contention is not None and contention.get("contended"):
+        all_notes.append(
+            f"{contention.get('reason')}: this run's figures are unreliable (contended; "
+            "leaderboards leave it out while two clean repeats remain)"
+        )
     started = datetime.fromtimestamp(wall_start, timezone.utc)
     record: dict[str, Any] = {
         "id": run_id,
@@ -146,6 +162,10 @@ def assemble(
         "pid_create_time": pid_create_time,
         "notes": all_notes,
     }
+    if any(sh is not None for sh in shared):
+        record["machine_energy_kwh"] = sum(machine_j) / J_PER_KWH
+    if contention is not None:
+        record["contention"] = dict(contention)
     if heartbeat:
         record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
     record.update(carbon_model.emissions_for(record, carbon))

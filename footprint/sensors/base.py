@@ -16,7 +16,10 @@ import copy
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting, Share
 
 DeviceKind = Literal["gpu", "cpu", "dram", "ram"]
 
@@ -75,6 +78,10 @@ class Sensor(ABC):
     #: counter could wrap at the domain's maximum power, halved). The sampler reads at least
     #: this often. None: no limit.
     max_read_interval_s: float | None = None
+    #: How the energy it reads relates to the run, for the record (docs/attribution.md): a
+    #: device that measures only the run's work says so; one that measures a whole device
+    #: other processes may share returns a :meth:`share` to charge the run its part.
+    attribution: str = "whole device"
 
     def __init__(self) -> None:
         self._active = 0
@@ -83,6 +90,11 @@ class Sensor(ABC):
     @abstractmethod
     def read(self) -> Reading:
         """Return the cumulative energy now. Thread-safe. Raises SensorError on failure."""
+
+    def share(self, accounting: CpuAccounting) -> Share | None:
+        """How to find the run's share of this device's energy (None: all of it is the run's).
+        ``accounting`` reads the run's process tree and the machine's CPU time."""
+        return None
 
     def start(self) -> None:
         """A run begins using this sensor (reference counted: runs may nest)."""

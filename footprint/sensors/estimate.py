@@ -24,13 +24,15 @@ says about CPUs and processes is read by :mod:`footprint.sensors.procfs`.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footprint.errors import SensorError
 from footprint.sensors.base import DeviceInfo, Reading, Sensor, SourceStatus
@@ -38,10 +40,13 @@ from footprint.sensors.cpu_models import cores_in_model_name, lookup_tdp, read_c
 from footprint.sensors.procfs import (
     ProcessTreeCpu,
     _root_process,
-    _tree_rss_bytes,
     available_cpus,
     busy_cpu_s,
+    tree_memory_bytes,
 )
+
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting
 
 CPU_METHOD = "estimate:tdp-x-utilisation"
 RAM_METHOD = "estimate:ram-w-per-gb"
@@ -226,16 +231,19 @@ class CpuEstimateSensor(Sensor):
         sys_root: str | os.PathLike[str] = "/sys",
         model: CpuPowerModel | None = None,
         cpu_times: Callable[[], Any] | None = None,
+        tree_cpu_s: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         _check_mode(cpu_utilisation)
         details: dict[str, Any] = {"utilisation": cpu_utilisation}
         if cpu_utilisation == "process":
-            root = _root_process(pid)
-            pid = root.pid
-            tree = ProcessTreeCpu(pid)
-            self._busy_s: Callable[[], float] = tree.cpu_s
+            pid = os.getpid() if pid is None else pid
+            if tree_cpu_s is None:
+                _root_process(pid)  # a clear error for a pid that does not exist
+                tree_cpu_s = ProcessTreeCpu(pid, proc_root=proc_root).cpu_s
+            self._busy_s: Callable[[], float] = tree_cpu_s
+            self.attribution = "run's own: its process tree's CPU time"
             details["pid"] = pid
             details["utilisation_basis"] = (
                 "CPU time (user+system, plus reaped children) of the process tree / available CPUs"
@@ -247,6 +255,7 @@ class CpuEstimateSensor(Sensor):
                 cpu_times = psutil.cpu_times
             times_fn = cpu_times
             self._busy_s = lambda: busy_cpu_s(times_fn())
+            self.attribution = "whole machine: every process's CPU time (cpu_utilisation='machine')"
             details["utilisation_basis"] = (
                 "machine busy time (user+nice+system+irq+softirq) / available CPUs"
             )
@@ -297,9 +306,9 @@ class CpuEstimateSensor(Sensor):
 class RamEstimateSensor(Sensor):
     """RAM energy estimated as 0.3725 W per GB of memory in use (id ``"ram"``).
 
-    ``scope="machine"``: ``psutil.virtual_memory().used``; ``"process"``: the RSS of ``pid``
-    (default: this process) and its descendants (shared pages counted once per process).
-    ``used_bytes`` and ``clock`` are injectable.
+    ``scope="machine"``: ``psutil.virtual_memory().used``; ``"process"``: the proportional set
+    size of ``pid`` (default: this process) and its descendants (:class:`TreeMemory`), so a
+    forked worker's shared pages are counted once. ``used_bytes`` and ``clock`` are injectable.
     """
 
     def __init__(
@@ -309,6 +318,8 @@ class RamEstimateSensor(Sensor):
         pid: int | None = None,
         w_per_gb: float = RAM_W_PER_GB,
         used_bytes: Callable[[], float] | None = None,
+        pids: Callable[[], frozenset[int]] | None = None,
+        proc_root: str = "/proc",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -321,15 +332,23 @@ class RamEstimateSensor(Sensor):
             "w_per_gb_source": "Green Algorithms memoryPower (Lannelongue et al. 2021)",
             "scope": scope,
         }
+        self.attribution = (
+            "run's own: its process tree's proportional set size"
+            if scope == "process"
+            else "whole machine: all memory in use (cpu_utilisation='machine')"
+        )
         if used_bytes is None:
-            import psutil
-
             if scope == "process":
-                root = _root_process(pid)
-                details["pid"] = root.pid
-                details["memory_basis"] = "RSS of the process tree"
-                used_bytes = lambda: _tree_rss_bytes(root)  # noqa: E731
+                pid = os.getpid() if pid is None else pid
+                if pids is None:
+                    tree = ProcessTreeCpu(_root_process(pid).pid, proc_root=proc_root)
+                    pids = lambda: tree.pids  # noqa: E731
+                details["pid"] = pid
+                details["memory_basis"] = TreeMemory.BASIS
+                used_bytes = TreeMemory(pids, proc_root, clock=clock)
             else:
+                import psutil
+
                 details["memory_basis"] = "psutil.virtual_memory().used"
                 used_bytes = lambda: psutil.virtual_memory().used  # noqa: E731
         self._used_bytes = used_bytes
@@ -365,25 +384,96 @@ class RamEstimateSensor(Sensor):
             return Reading(self._energy_j)
 
 
+class TreeMemory:
+    """Memory in use by a process tree: its proportional set size (PSS), between PSS reads its
+    resident set size scaled by the latest PSS/RSS ratio.
+
+    Reading PSS (``smaps_rollup``) walks every page table: ~0.2 ms for a small process, ~7 ms
+    with PyTorch loaded. It is read on the sampler thread only, at most once per
+    ``min_pss_interval_s`` and never more than 0.2 % of the time it has taken; every other read
+    costs one ``statm`` per process.
+    """
+
+    BASIS = "proportional set size (PSS) of the process tree"
+
+    def __init__(
+        self,
+        pids: Callable[[], frozenset[int]],
+        proc_root: str = "/proc",
+        *,
+        min_pss_interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pids, self._root, self._clock = pids, proc_root, clock
+        self._min_interval_s = min_pss_interval_s
+        self._ratio = 1.0
+        self._next_pss = -math.inf
+
+    def __call__(self) -> float:
+        pids = self._pids()
+        rss = tree_memory_bytes(pids, self._root, pss=False)
+        now = self._clock()
+        # PSS on the sampler thread only: a phase boundary in the user's loop never waits for it
+        if now >= self._next_pss and threading.current_thread().name == "footprint-sampler":
+            t0 = time.perf_counter()
+            pss = tree_memory_bytes(pids, self._root, pss=True)
+            cost_s = time.perf_counter() - t0
+            self._next_pss = now + max(self._min_interval_s, cost_s * 500)
+            if rss > 0 and pss > 0:
+                self._ratio = min(1.0, pss / rss)
+        return rss * self._ratio
+
+
+def user_power_model(cpu_power_w: float, base: CpuPowerModel) -> CpuPowerModel:
+    """``base`` with the user's power for all the CPUs the run may use, at full load."""
+    return dataclasses.replace(
+        base,
+        tdp_w=cpu_power_w,
+        tdp_per="the CPUs available to the run",
+        tdp_source=f"user-supplied: cpu_power_w={cpu_power_w:g} W at full load",
+        share=1.0,
+        share_basis="cpu_power_w is for all the CPUs the run may use",
+    )
+
+
 def discover_estimates(
     *,
     need_cpu: bool,
     need_ram: bool,
-    cpu_utilisation: str = "machine",
+    cpu_utilisation: str = "process",
     pid: int | None = None,
     proc_root: str | os.PathLike[str] = "/proc",
     sys_root: str | os.PathLike[str] = "/sys",
+    accounting: CpuAccounting | None = None,
+    cpu_power_w: float | None = None,
+    ram_w_per_gb: float | None = None,
 ) -> tuple[list[Sensor], SourceStatus]:
     """Build the estimate sensors the probe chain needs (CPU when RAPL gives no package, RAM
-    when it gives no DRAM domain). ``cpu_utilisation`` ("machine" or "process", with ``pid``,
-    default this process) also sets the RAM scope."""
+    when it gives no DRAM domain). ``cpu_utilisation`` ("process", with ``pid``, default this
+    process, or "machine") also sets the RAM scope; ``accounting`` (the run's CPU accounting)
+    supplies the process tree so it is read once per reading. ``cpu_power_w`` (all the CPUs the
+    run may use, at full load) and ``ram_w_per_gb`` replace the tables' figures."""
     _check_mode(cpu_utilisation)
     sensors: list[Sensor] = []
     parts: list[str] = []
     fix: str | None = None
+    process = cpu_utilisation == "process"
     if need_cpu:
+        model = None
+        if cpu_power_w is not None:
+            model = user_power_model(
+                cpu_power_w,
+                cpu_power_model(
+                    pid=pid if process else None, proc_root=proc_root, sys_root=sys_root
+                ),
+            )
         cpu = CpuEstimateSensor(
-            cpu_utilisation=cpu_utilisation, pid=pid, proc_root=proc_root, sys_root=sys_root
+            cpu_utilisation=cpu_utilisation,
+            pid=pid,
+            proc_root=proc_root,
+            sys_root=sys_root,
+            model=model,
+            tree_cpu_s=accounting.tree_cpu_s if accounting is not None and process else None,
         )
         sensors.append(cpu)
         m = cpu.model
@@ -391,14 +481,24 @@ def discover_estimates(
             f"CPU {m.cpu_model!r}: {m.tdp_w:g} W per {m.tdp_per} x {m.share:.4g} "
             f"= {m.max_power_w:.4g} W at full load ({cpu_utilisation} utilisation)"
         )
-        if m.tdp_per != "package":
+        if m.tdp_per == "logical cpu":
             fix = (
                 f"no usable TDP for {m.cpu_model!r} ({m.tdp_source}); CPU energy is measured "
-                "instead where RAPL is readable (/sys/class/powercap/intel-rapl*)"
+                "instead where RAPL is readable (/sys/class/powercap/intel-rapl*), or give "
+                "cpu_power_w= (--cpu-power-w) if you know it"
             )
     if need_ram:
-        sensors.append(RamEstimateSensor(scope=cpu_utilisation, pid=pid))
-        parts.append(f"RAM: {RAM_W_PER_GB} W per GB in use")
+        ram = RamEstimateSensor(
+            scope=cpu_utilisation,
+            pid=pid,
+            w_per_gb=RAM_W_PER_GB if ram_w_per_gb is None else ram_w_per_gb,
+            pids=(lambda: accounting.pids) if accounting is not None and process else None,
+            proc_root=os.fspath(proc_root),
+        )
+        if ram_w_per_gb is not None:
+            ram.device.details["w_per_gb_source"] = f"user-supplied: ram_w_per_gb={ram_w_per_gb:g}"
+        sensors.append(ram)
+        parts.append(f"RAM: {ram.device.details['w_per_gb']:g} W per GB in use")
     if not sensors:
         return [], SourceStatus("estimate", True, "not needed: CPU and RAM are measured")
     return sensors, SourceStatus("estimate", True, "; ".join(parts), fix)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from footprint import runtime
 from footprint.sensors.base import Sensor, SourceStatus
+
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting
 
 DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
 
@@ -23,10 +27,12 @@ class Probe:
 
     sensors: list[Sensor]
     sources: list[SourceStatus] = field(default_factory=list)
+    #: overrides the user gave for a device that turned out to be measured
+    unused: list[str] = field(default_factory=list)
 
     @property
     def notes(self) -> list[str]:
-        return [
+        return self.unused + [
             f"{s.source}: {s.summary}" + (f" (fix: {s.fix})" if s.fix else "")
             for s in self.sources
             if not s.available
@@ -46,8 +52,12 @@ def probe(
     *,
     gpus: Sequence[int | str] | None = None,
     powercap_root: str | os.PathLike = DEFAULT_POWERCAP_ROOT,
-    cpu_utilisation: str = "machine",
+    cpu_utilisation: str = "process",
     pid: int | None = None,
+    accounting: CpuAccounting | None = None,
+    proc_root: str | os.PathLike[str] = "/proc",
+    cpu_power_w: float | None = None,
+    ram_w_per_gb: float | None = None,
 ) -> Probe:
     """Find every sensor for a run on this machine (see the module docstring for the order)."""
     from footprint.sensors import estimate, nvml, rapl
@@ -68,13 +78,26 @@ def probe(
         # Process-tree estimates belong to one pid; machine-wide ones can be shared.
         def discover_estimates():
             return estimate.discover_estimates(
-                need_cpu=need_cpu, need_ram=need_ram, cpu_utilisation=cpu_utilisation, pid=pid
+                need_cpu=need_cpu,
+                need_ram=need_ram,
+                cpu_utilisation=cpu_utilisation,
+                pid=pid,
+                accounting=accounting,
+                proc_root=proc_root,
+                cpu_power_w=cpu_power_w,
+                ram_w_per_gb=ram_w_per_gb,
             )
 
-        if cpu_utilisation == "machine":
+        overridden = cpu_power_w is not None or ram_w_per_gb is not None
+        if cpu_utilisation == "machine" and not overridden and proc_root == "/proc":
             est, est_status = _cached(("estimate", need_cpu, need_ram), discover_estimates)
         else:
             est, est_status = discover_estimates()
         sensors += est
         sources.append(est_status)
-    return Probe(sensors, sources)
+    unused = []
+    if cpu_power_w is not None and not need_cpu:
+        unused.append(f"cpu_power_w={cpu_power_w:g} was not used: the CPU is measured (RAPL)")
+    if ram_w_per_gb is not None and not need_ram:
+        unused.append(f"ram_w_per_gb={ram_w_per_gb:g} was not used: DRAM is measured (RAPL)")
+    return Probe(sensors, sources, unused)

@@ -156,7 +156,9 @@ class ProcessTreeCpu:
     process that left the tree but still runs (re-parented away) keeps what it was counted;
     its later work is not the tree's. Each read adds a non-negative amount.
 
-    ``snapshot`` and ``exists`` are injectable for tests; by default they use psutil.
+    ``snapshot`` and ``exists`` are injectable for tests; by default they read ``/proc``
+    directly (about 30x cheaper than psutil: the sampler reads the tree at 10 Hz), or use psutil
+    where there is no procfs.
     """
 
     def __init__(
@@ -165,7 +167,12 @@ class ProcessTreeCpu:
         *,
         snapshot: Callable[[], dict[ProcKey, ProcCpu]] | None = None,
         exists: Callable[[ProcKey], bool] | None = None,
+        proc_root: str | os.PathLike[str] = "/proc",
     ) -> None:
+        if (snapshot is None or exists is None) and _readable_stat(proc_root, pid):
+            root = os.fspath(proc_root)
+            snapshot = snapshot or (lambda: proc_tree_snapshot(pid, root))
+            exists = exists or (lambda key: _proc_exists(root, key))
         if snapshot is None or exists is None:
             import psutil
 
@@ -186,6 +193,7 @@ class ProcessTreeCpu:
         # per surviving ancestor: (debt from the previous read, debt from this read)
         self._debt: dict[ProcKey, tuple[float, float]] = {}
         self._total_s = 0.0
+        self.pids: frozenset[int] = frozenset(k[0] for k in self._seen)
 
     def cpu_s(self) -> float:
         """CPU-seconds used by the tree since this object was created (non-decreasing)."""
@@ -224,8 +232,150 @@ class ProcessTreeCpu:
                 if newer > 0.0:  # older debt is dropped: it has had its extra read
                     self._debt[key] = (newer, 0.0)
             self._seen = now
+            self.pids = frozenset(k[0] for k in now)
             self._total_s += added
             return self._total_s
+
+
+# --- direct /proc reads (Linux) -----------------------------------------------------------------
+
+_TICKS_PER_S = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _readable_stat(proc_root: str | os.PathLike[str], pid: int) -> bool:
+    return _read_bytes(os.path.join(os.fspath(proc_root), str(pid), "stat")) is not None
+
+
+def _stat_fields(proc_root: str, pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (which may hold spaces and
+    parentheses: split after the last ')'), so field 3 of proc(5), the state, is index 0."""
+    data = _read_bytes(f"{proc_root}/{pid}/stat")
+    if data is None:
+        return None
+    fields = data.rpartition(b")")[2].split()
+    return fields if len(fields) >= 20 else None
+
+
+def _children(proc_root: str, pid: int) -> list[int]:
+    """The pid's children, from every thread's ``children`` file (the thread that forked is the
+    parent: a process with many threads lists its children under each)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"{proc_root}/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        data = _read_bytes(f"{proc_root}/{pid}/task/{tid}/children")
+        if data:
+            out.extend(int(x) for x in data.split())
+    return out
+
+
+def proc_tree_snapshot(pid: int, proc_root: str = "/proc") -> dict[ProcKey, ProcCpu]:
+    """CPU times of ``pid`` and its descendants, read from ``/proc`` (no psutil). A process's key
+    is (pid, start time in clock ticks since boot), so a reused pid is a new process."""
+    rows: list[tuple[int, float, int, float, float]] = []
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        f = _stat_fields(proc_root, p)
+        if f is None:  # exited since its parent listed it
+            continue
+        # proc(5): ppid (4), utime (14), stime (15), cutime (16), cstime (17), starttime (22)
+        ppid, start = int(f[1]), float(f[19])
+        own = (int(f[11]) + int(f[12])) / _TICKS_PER_S
+        reaped = (int(f[13]) + int(f[14])) / _TICKS_PER_S
+        rows.append((p, start, ppid, own, reaped))
+        todo.extend(_children(proc_root, p))
+    keys = {p: (p, start) for p, start, _, _, _ in rows}
+    return {
+        keys[p]: ProcCpu(own_s=own, reaped_s=reaped, parent=keys.get(ppid))
+        for p, _, ppid, own, reaped in rows
+    }
+
+
+def _proc_exists(proc_root: str, key: ProcKey) -> bool:
+    f = _stat_fields(proc_root, key[0])
+    return f is not None and float(f[19]) == key[1]
+
+
+@dataclass(frozen=True)
+class MachineCpu:
+    """The machine's CPU time so far, from the first line of ``/proc/stat`` (seconds summed
+    over CPUs): ``busy`` = user + nice + system + irq + softirq; ``steal`` is time the
+    hypervisor gave other guests; ``total`` adds idle and iowait to both."""
+
+    busy_s: float
+    steal_s: float
+    total_s: float
+    cpus: int = 0  # the ``cpuN`` lines: logical CPUs online
+
+
+def machine_cpu(proc_root: str | os.PathLike[str] = "/proc") -> MachineCpu | None:
+    """The machine's CPU times, or None where ``/proc/stat`` cannot be read."""
+    data = _read_bytes(os.path.join(os.fspath(proc_root), "stat"))
+    if not data:
+        return None
+    lines = data.split(b"\n")
+    first = lines[0].split()
+    cpus = sum(1 for line in lines[1:] if line.startswith(b"cpu"))
+    if not first or first[0] != b"cpu" or len(first) < 5:
+        return None
+    v = [int(x) for x in first[1:9]] + [0] * (9 - len(first))
+    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+    busy = user + nice + system + irq + softirq
+    return MachineCpu(
+        busy / _TICKS_PER_S,
+        steal / _TICKS_PER_S,
+        (busy + idle + iowait + steal) / _TICKS_PER_S,
+        cpus,
+    )
+
+
+def load_avg_1m(proc_root: str | os.PathLike[str] = "/proc") -> float | None:
+    """The 1-minute load average (``/proc/loadavg``), or None."""
+    data = _read_bytes(os.path.join(os.fspath(proc_root), "loadavg"))
+    try:
+        return float(data.split()[0]) if data else None
+    except ValueError:
+        return None
+
+
+def tree_memory_bytes(
+    pids: frozenset[int] | set[int], proc_root: str = "/proc", *, pss: bool
+) -> int:
+    """Memory of the processes ``pids``: their proportional set size (``smaps_rollup``'s Pss:
+    pages shared between processes, e.g. a forked worker's, are divided among them, so the tree
+    counts each page once) with ``pss``, else their resident set size (``statm``, cheap, but a
+    shared page counts once per process)."""
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    total = 0
+    for pid in pids:
+        if pss:
+            data = _read_bytes(f"{proc_root}/{pid}/smaps_rollup")
+            if data:
+                for line in data.split(b"\n"):
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+                continue
+        data = _read_bytes(f"{proc_root}/{pid}/statm")
+        if data:
+            parts = data.split()
+            if len(parts) > 1:
+                total += int(parts[1]) * page
+    return total
 
 
 def _psutil_tree_snapshot(root: Any) -> dict[ProcKey, ProcCpu]:

@@ -28,10 +28,13 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from footprint.errors import FootprintWarning, SensorError
 from footprint.sensors.base import DeviceInfo, DeviceKind, Reading, Sensor, SourceStatus
+
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting, Share
 
 __all__ = ["DEFAULT_MAX_POWER_W", "RaplSensor", "discover_rapl", "wrap_modulus_uj"]
 
@@ -68,6 +71,13 @@ class RaplSensor(Sensor):
     read-to-read interval longer than a whole wrap time may hide a second wrap and is counted in
     :attr:`Reading.uncertain_intervals` (at the read that ends it).
     """
+
+    def share(self, accounting: CpuAccounting) -> Share | None:
+        """A RAPL domain measures the whole package (or DRAM): the run is charged its process
+        tree's share of the machine's busy CPU time."""
+        from footprint.sensors.accounting import CpuTimeShare
+
+        return CpuTimeShare(accounting)
 
     def __init__(
         self,

@@ -22,6 +22,9 @@ fake_nvml.c's header):
 - ``FAKE_NVML_INIT_ERROR``: an NVML error code nvmlInit returns (e.g. 9, driver not loaded).
 - ``FAKE_NVML_FAIL_FILE`` / ``FAKE_NVML_FAIL_CODE``: while the file exists, energy and power calls
   fail with the code (default 15, NVML_ERROR_GPU_IS_LOST). Create it to break a GPU mid-run.
+- ``FAKE_NVML_PROCS``: ``gpu:pid:sm,...`` compute processes and their constant SM utilisation
+  (pid ``self``: the calling process), for nvmlDeviceGetComputeRunningProcesses_v3 and
+  nvmlDeviceGetProcessUtilization.
 - ``FAKE_NVML_LOG``: append ``"<energy|power> <monotonic s> <gpu> <mJ|mW>"`` per call
   (``energy-error``/``power-error`` with the code for failed calls).
 - ``FAKE_NVML_T0``, ``FAKE_NVML_IDLE_W``, ``FAKE_NVML_IDLE_S``, ``FAKE_NVML_HIGH_W``,
@@ -156,6 +159,8 @@ class FakeNvml:
     uuids: Sequence[str] | None = None
     name: str = "NVIDIA Fake A100"
     driver_version: str = "550.54.15"
+    #: compute processes (gpu, pid or "self", SM utilisation %): FAKE_NVML_PROCS
+    processes: Sequence[tuple[int, int | str, int]] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def scale(self, gpu: int) -> float:
@@ -187,8 +192,10 @@ class FakeNvml:
             FAKE_NVML_LOW_S=repr(p.low_s),
             FAKE_NVML_SCALES=",".join(repr(self.scale(i)) for i in range(self.gpu_count)),
         )
-        for key in ("FAKE_NVML_LOG", "FAKE_NVML_FAIL_FILE", "FAKE_NVML_UUIDS"):
+        for key in ("FAKE_NVML_LOG", "FAKE_NVML_FAIL_FILE", "FAKE_NVML_UUIDS", "FAKE_NVML_PROCS"):
             env.pop(key, None)
+        if self.processes:
+            env["FAKE_NVML_PROCS"] = ",".join(f"{g}:{p}:{sm}" for g, p, sm in self.processes)
         if self.log_path is not None:
             env["FAKE_NVML_LOG"] = os.fspath(self.log_path)
         if self.fail_file is not None:

@@ -30,6 +30,10 @@
  *   FAKE_NVML_HIGH_W   burst power, W (default 400), for HIGH_S seconds (default 0.023)
  *   FAKE_NVML_LOW_W    then this power, W (default 150), for LOW_S seconds (default 0.037); repeat
  *   FAKE_NVML_SCALES   comma-separated per-GPU multipliers of the program (default 1 for all)
+ *   FAKE_NVML_PROCS    compute processes: comma-separated "gpu:pid:sm" (pid "self" = the
+ *                      calling process), each with a constant SM utilisation in percent;
+ *                      nvmlDeviceGetComputeRunningProcesses_v3 lists them and
+ *                      nvmlDeviceGetProcessUtilization gives one sample each per call
  * nvmlDeviceGetPowerUsage = the program's instantaneous power (mW, rounded).
  * nvmlDeviceGetTotalEnergyConsumption = floor(exact integral of the program from T0 to now, mJ);
  * 0 before T0.
@@ -75,6 +79,10 @@ static char fail_file[4096];
 static int log_fd = -1;
 static long long t0_ns;
 static double idle_w = 60, idle_s = 1.0, high_w = 400, high_s = 0.023, low_w = 150, low_s = 0.037;
+
+#define MAX_PROCS 32
+static struct { unsigned int gpu; int pid; unsigned int sm; } procs[MAX_PROCS];
+static int proc_count = 0;
 
 static int config_loaded = 0;
 static int config_lock = 0;
@@ -148,6 +156,31 @@ static void load_config(void) {
                 uuids[i][n] = '\0';
                 p += n;
                 if (*p == ',') p++;
+            }
+        }
+        const char *ps = getenv("FAKE_NVML_PROCS");
+        if (ps) {
+            const char *p = ps;
+            while (*p && proc_count < MAX_PROCS) {
+                char *end;
+                unsigned int gpu = (unsigned int)strtoul(p, &end, 10);
+                if (*end != ':') break;
+                p = end + 1;
+                int pid;
+                if (strncmp(p, "self", 4) == 0) {
+                    pid = -1;
+                    p += 4;
+                } else {
+                    pid = (int)strtol(p, &end, 10);
+                    p = end;
+                }
+                if (*p != ':') break;
+                unsigned int sm = (unsigned int)strtoul(p + 1, &end, 10);
+                procs[proc_count].gpu = gpu;
+                procs[proc_count].pid = pid;
+                procs[proc_count].sm = sm;
+                proc_count++;
+                p = (*end == ',') ? end + 1 : end;
             }
         }
         copy_env("FAKE_NVML_NAME", name, sizeof name);
@@ -360,5 +393,81 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power) {
     double p_mw = scales[device->index] * program_power_w((t - t0_ns) * 1e-9) * 1000.0;
     *power = (unsigned int)llround(p_mw);
     log_call("power", t, device->index, *power);
+    return NVML_SUCCESS;
+}
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+} nvmlProcessInfo_t;
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
+static int proc_pid(int i) { return procs[i].pid < 0 ? (int)getpid() : procs[i].pid; }
+
+static unsigned int procs_on(unsigned int gpu) {
+    unsigned int n = 0;
+    for (int i = 0; i < proc_count; i++) n += procs[i].gpu == gpu;
+    return n;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *count,
+                                                     nvmlProcessInfo_t *infos) {
+    nvmlReturn_t r = check_device(device);
+    if (r != NVML_SUCCESS) return r;
+    if (!count) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned int n = procs_on(device->index);
+    if (!infos || *count < n) {
+        *count = n;
+        return n == 0 ? NVML_SUCCESS : NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    unsigned int k = 0;
+    for (int i = 0; i < proc_count; i++) {
+        if (procs[i].gpu != device->index) continue;
+        infos[k].pid = (unsigned int)proc_pid(i);
+        infos[k].usedGpuMemory = 1ULL << 30;
+        infos[k].gpuInstanceId = 0xFFFFFFFFu;
+        infos[k].computeInstanceId = 0xFFFFFFFFu;
+        k++;
+    }
+    *count = k;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
+                                             nvmlProcessUtilizationSample_t *samples,
+                                             unsigned int *count,
+                                             unsigned long long lastSeenTimeStamp) {
+    (void)lastSeenTimeStamp;
+    nvmlReturn_t r = check_device(device);
+    if (r != NVML_SUCCESS) return r;
+    if (!count) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned int n = procs_on(device->index);
+    if (n == 0) return NVML_ERROR_NOT_FOUND;
+    if (!samples || *count < n) {
+        *count = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long now_us = (unsigned long long)ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+    unsigned int k = 0;
+    for (int i = 0; i < proc_count; i++) {
+        if (procs[i].gpu != device->index) continue;
+        samples[k].pid = (unsigned int)proc_pid(i);
+        samples[k].timeStamp = now_us;
+        samples[k].smUtil = procs[i].sm;
+        samples[k].memUtil = procs[i].sm / 2;
+        samples[k].encUtil = 0;
+        samples[k].decUtil = 0;
+        k++;
+    }
+    *count = k;
     return NVML_SUCCESS;
 }

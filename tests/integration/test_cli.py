@@ -59,6 +59,23 @@ def test_run_then_runs_lists_it(tmp_path, capsys):
     assert listed[0]["id"][:8] in capsys.readouterr().out
 
 
+def test_run_charges_the_commands_tree_by_default_with_the_users_cpu_power(tmp_path):
+    store = tmp_path / "s"
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    argv = ["run", "--store", str(store), "--cpu-power-w", "40", "--ram-w-per-gb", "1.5",
+            "--powercap-root", str(tmp_path / "no-rapl"), "--", sys.executable, "-c", busy]  # fmt: skip
+    assert main(argv) == 0
+    (rec,) = (json.loads(p.read_text()) for p in store.glob("*.json"))
+    cpu = next(d for d in rec["devices"] if d["id"] == "cpu")
+    assert cpu["attribution"].startswith("run's own: its process tree's CPU time")
+    assert cpu["details"]["tdp_source"] == "user-supplied: cpu_power_w=40 W at full load"
+    per_cpu_w = 40 / cpu["details"]["available_cpus"]
+    # the child's 0.3 CPU-s (and the interpreter's start-up) at 40 W / available CPUs, no more
+    assert 0.3 * per_cpu_w * 0.9 <= cpu["energy_j"] <= 1.5 * per_cpu_w
+    ram = next(d for d in rec["devices"] if d["id"] == "ram")
+    assert ram["details"]["w_per_gb"] == 1.5
+
+
 def test_runs_on_empty_store_says_so_and_a_missing_one_is_an_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["runs", "--store", str(tmp_path / "empty")]) == 0

@@ -9,7 +9,8 @@ import time
 
 import pytest
 from fakes import FakeNvml, FakeNvmlBuildError, PowerProgram, build_fake_nvml, read_log, run_python
-from fakes.powercap import FakePowercap, steps
+from fakes.powercap import FakePowercap, constant, steps
+from fakes.procfs import FakeProc
 
 import footprint
 
@@ -24,8 +25,13 @@ def test_rapl_totals_and_phases_are_exact_through_several_wraps(tmp_path, store)
         psys=False,
         power={"intel-rapl:0": steps([(0.0, 30.0), (1.0, 90.0), (2.0, 30.0)])},
     )
+    proc = FakeProc(tmp_path / "proc")  # nothing else runs: the run's share is the whole package
     with footprint.track(
-        "rapl", powercap_root=fake.root, sample_interval_s=1000, _clock=fake.clock
+        "rapl",
+        powercap_root=fake.root,
+        proc_root=proc.root,
+        sample_interval_s=1000,
+        _clock=fake.clock,
     ) as run:
         t_start = fake.time_s
         for _ in range(30):  # each step stays below one wrap; every step is read
@@ -46,6 +52,7 @@ def test_rapl_totals_and_phases_are_exact_through_several_wraps(tmp_path, store)
     exact_pkg = fake.energy_j("intel-rapl:0", t_start, t_stop)
     assert exact_pkg > 2 * 10.0  # several wraps of the 10 J counter
     assert by_id["cpu:0"]["energy_j"] == pytest.approx(exact_pkg, abs=2e-6)
+    assert by_id["cpu:0"]["machine_energy_j"] == pytest.approx(exact_pkg, abs=2e-6)
     assert by_id["dram:0"]["energy_j"] == pytest.approx(5.0 * (t_stop - t_start), abs=2e-6)
     phase = rec["phases"][0]
     assert phase["energy_j"]["cpu:0"] == pytest.approx(

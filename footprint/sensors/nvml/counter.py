@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footprint.errors import SensorError
 from footprint.sensors.base import DeviceInfo, Reading, Sensor
+
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting, Share
 from footprint.sensors.nvml.session import METHOD_COUNTER, _describe, _Gpu
 
 
@@ -21,6 +24,11 @@ class EnergyCounterSensor(Sensor):
         self._offset_mj = -baseline_mj  # energy_mj = counter + offset
         self._last_mj = 0
         self._uncertain = 0
+
+    def share(self, accounting: CpuAccounting) -> Share | None:
+        from footprint.sensors.nvml.processes import gpu_share
+
+        return gpu_share(self._nvml, self._gpu.handle, accounting)
 
     def read(self) -> Reading:
         # NVML is read under the lock too: two racing readers must not see their values in

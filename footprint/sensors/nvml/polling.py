@@ -9,9 +9,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footprint.sensors.base import DeviceInfo, Reading, Sensor
+
+if TYPE_CHECKING:
+    from footprint.sensors.accounting import CpuAccounting, Share
 from footprint.sensors.nvml.counter import _read_error
 from footprint.sensors.nvml.session import METHOD_POLLING, _Gpu
 from footprint.sensors.stratified import Lateness, Slots, Strata, once, poll_all
@@ -162,6 +165,11 @@ class PowerPollingSensor(Sensor):
 
     def _power_w_at_stop(self) -> float:
         return self._power_w_or_hold(report=False)
+
+    def share(self, accounting: CpuAccounting) -> Share | None:
+        from footprint.sensors.nvml.processes import gpu_share
+
+        return gpu_share(self._nvml, self._gpu.handle, accounting)
 
     def read(self) -> Reading:
         return self._poller.read(self)
