@@ -62,8 +62,8 @@ def test_run_then_runs_lists_it(tmp_path, capsys):
 def test_run_charges_the_commands_tree_by_default_with_the_users_cpu_power(tmp_path):
     store = tmp_path / "s"
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
-    argv = ["run", "--store", str(store), "--cpu-power-w", "40", "--ram-w-per-gb", "1.5",
-            "--powercap-root", str(tmp_path / "no-rapl"), "--", sys.executable, "-c", busy]  # fmt: skip
+    argv = ["run", "--store", str(store), "--cpu-power-w", "40", "--ram-w-per-gb", "1.5"]
+    argv += ["--powercap-root", str(tmp_path / "no-rapl"), "--", sys.executable, "-c", busy]
     assert main(argv) == 0
     (rec,) = (json.loads(p.read_text()) for p in store.glob("*.json"))
     cpu = next(d for d in rec["devices"] if d["id"] == "cpu")

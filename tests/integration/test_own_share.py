@@ -120,8 +120,9 @@ def test_ram_in_process_scope_counts_a_forked_workers_shared_pages_once(tmp_path
 
 def test_overrides_unused_where_the_device_is_measured_are_noted(tmp_path):
     cap, proc = rapl(tmp_path), FakeProc(tmp_path / "proc")
+    overrides = dict(cpu_power_w=90, ram_w_per_gb=1.0)
     with footprint.track("measured", powercap_root=cap.root, proc_root=proc.root,
-                         _clock=cap.clock, save=False, cpu_power_w=90, ram_w_per_gb=1.0) as run:  # fmt: skip
+                         _clock=cap.clock, save=False, **overrides) as run:  # fmt: skip
         cap.advance(1.0)
     notes = run.record.notes
     assert any("cpu_power_w=90 was not used: the CPU is measured" in n for n in notes)

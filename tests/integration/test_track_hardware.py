@@ -9,7 +9,7 @@ import time
 
 import pytest
 from fakes import FakeNvml, FakeNvmlBuildError, PowerProgram, build_fake_nvml, read_log, run_python
-from fakes.powercap import FakePowercap, constant, steps
+from fakes.powercap import FakePowercap, steps
 from fakes.procfs import FakeProc
 
 import footprint
