@@ -48,7 +48,14 @@ COLUMNS = (
     "energy_vs_baseline",
     "quality_delta_vs_baseline",
     "imported",
+    "contended",
+    "unranked",
 )
+
+#: A row's ``unranked`` reason when it has a single run: no interval, so no exact rank.
+NEEDS_REPEATS = "needs repeats"
+#: ... when fewer than two of its runs ran on a quiet machine.
+CONTENDED = "contended"
 
 # Metric directions by name, used when neither track(higher_is_better=...) nor the caller says.
 # Matched on the lower-cased name, whole or as a prefix/suffix part ("val_loss", "top1_accuracy").
@@ -113,7 +120,11 @@ class Board:
 
 
 def _label(row: dict) -> str:
-    return row["model"] if row["variant"] is None else f"{row['model']}/{row['variant']}"
+    return _label_of(row["task"], row["model"], row["variant"])
+
+
+def _label_of(task: Any, model: str, variant: str | None) -> str:
+    return model if variant is None else f"{model}/{variant}"
 
 
 def _names(items: Iterable[str], limit: int = 5) -> str:
@@ -246,7 +257,15 @@ def build(
 
     rows: list[dict[str, Any]] = []
     single, partial_quality, no_quality, no_emissions = [], [], [], []
+    left_out, noisy = [], []
     for (task_, model, variant), members in groups.items():
+        busy = [m for m in members if m[0].contended]
+        clean = [m for m in members if not m[0].contended]
+        if busy and len(clean) >= 2:  # contended repeats left out while two clean ones remain
+            left_out.append(f"{_label_of(task_, model, variant)} ({len(busy)} of {len(members)})")
+            members = clean
+        elif busy:
+            noisy.append(_label_of(task_, model, variant))
         energy = summarise([s.energy_j / s.units * 1000 / J_PER_WH for _, s in members])
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update(
@@ -262,6 +281,10 @@ def build(
             pareto=False,
             tie_with=[],
             imported=any(r.imported_from is not None for r, _ in members),
+            contended=len(busy),
+            unranked=(
+                CONTENDED if busy and len(clean) < 2 else NEEDS_REPEATS if energy.n == 1 else None
+            ),
         )
         values = [r.metrics[quality] for r, _ in members if quality in r.metrics]
         if values:
@@ -291,7 +314,19 @@ def build(
     if single:
         notes.append(
             f"no confidence interval for rows with a single run (n = 1): {_names(sorted(single))}; "
-            "repeat runs (e.g. footprint.bench(..., repeats=3)) to see the noise"
+            "they are shown unranked (needs repeats): repeat runs (e.g. "
+            "footprint.bench(..., repeats=3)) to see the noise"
+        )
+    if left_out:
+        notes.append(
+            "contended runs (other processes busy on the machine) left out of their row's "
+            f"figures, two or more clean repeats remaining: {_names(sorted(left_out))}"
+        )
+    if noisy:
+        notes.append(
+            f"fewer than two clean repeats for {_names(sorted(noisy))}: their runs were "
+            "contended (other processes busy on the machine), so their figures are unreliable "
+            "and the rows are shown unranked; repeat them on a quiet machine"
         )
     if partial_quality:
         notes.append(
@@ -354,20 +389,23 @@ def _rank_task(task: Any, rows: list[dict], higher: bool) -> list[str]:
         if hi == lo:
             r["stars"] = 5
         else:
-            band = int((r["energy_wh_per_1k"] - lo) * 5 / (hi - lo))
+            # floor with a tolerance: 0.3 between 0.1 and 0.6 is exactly band 2, not 1.99999...
+            band = math.floor((r["energy_wh_per_1k"] - lo) * 5 / (hi - lo) + 1e-9)
             r["stars"] = 5 - min(band, 4)
     if hi == lo and len(rows) > 1:
         notes.append(f"every row of {where} has the same energy per unit: all get 5 stars")
-    # Ties and rank: confidence intervals (a point for n = 1) that overlap are within noise.
-    spans = {id(r): _span(r) for r in rows}
-    for r in rows:
+    # Ties and rank: confidence intervals that overlap are within noise. Rows without a
+    # trustworthy interval (one run, or contended runs) get neither: they are shown unranked.
+    ranked = [r for r in rows if r["unranked"] is None]
+    spans = {id(r): _span(r) for r in ranked}
+    for r in ranked:
         lo_r, hi_r = spans[id(r)]
         r["tie_with"] = [
             _label(o)
-            for o in rows
+            for o in ranked
             if o is not r and lo_r <= spans[id(o)][1] and spans[id(o)][0] <= hi_r
         ]
-        r["rank"] = 1 + sum(1 for o in rows if spans[id(o)][1] < lo_r)
+        r["rank"] = 1 + sum(1 for o in ranked if spans[id(o)][1] < lo_r)
     # Baseline comparisons, per task (a distilled student is usually another model).
     bases = [r for r in rows if r["baseline"]]
     if len(bases) > 1:

@@ -67,7 +67,16 @@ def register(app: typer.Typer) -> None:
         tiny: Annotated[bool, typer.Option("--tiny", hidden=True)] = False,  # tests only
     ) -> int:
         from footprint.demo.run import run_demo
+        from footprint.sensors.accounting import CONTENTION_THRESHOLD, busy_now
 
+        busy = busy_now()
+        if busy is not None and busy > CONTENTION_THRESHOLD:
+            print(
+                f"footprint: warning: the machine is busy (other processes use {busy:.0%} of "
+                "the CPUs): runs made now are flagged contended and may be left unranked; "
+                "run the demo on a quiet machine for figures you can compare",
+                file=sys.stderr,
+            )
         with _Progress() as progress:
             result = run_demo(
                 quick=quick,
@@ -227,8 +236,8 @@ def _print_board(console: Any, board: Any, title: str) -> None:
     for row in board.rows:
         low, high = row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
         cells = [
-            str(row["rank"]),
-            row["variant"],
+            str(row["rank"]) if row["unranked"] is None else row["unranked"],
+            row["variant"] + (" (contended)" if row["contended"] else ""),
             str(row["n"]),
             num(row["quality"], ".3f"),
             joules(row["energy_wh_per_1k"]),
@@ -275,6 +284,8 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
         saving = row["saving_j_per_query"]
         if row["variant"] == "fp32":
             back = "baseline"
+        elif row.get("unranked"):
+            back = row["unranked"]
         elif row["break_even_queries"] is None:
             back = "never (no saving)"
         elif row["within_noise"]:

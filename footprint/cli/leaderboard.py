@@ -34,6 +34,7 @@ _SHOWN = (
     ("energy_vs_baseline", "x baseline", ".3g"),
     ("quality_delta_vs_baseline", "d {quality}", "+.3g"),
     ("tie_with", "tie with", "list"),
+    ("unranked", "unranked", "s"),
 )
 
 

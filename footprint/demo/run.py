@@ -284,6 +284,7 @@ def build_costs(records: Sequence[RunRecord], inference_board: Board) -> list[di
     per_query = {
         row["variant"]: row["energy_wh_per_1k"] * J_PER_WH / 1000 for row in inference_board.rows
     }
+    unranked = {row["variant"]: row["unranked"] for row in inference_board.rows}
     tied = {
         row["variant"]
         for row in inference_board.rows
@@ -305,6 +306,7 @@ def build_costs(records: Sequence[RunRecord], inference_board: Board) -> list[di
                     extra_j / saving if saving is not None and saving > 0 else None
                 ),
                 "within_noise": variant in tied,
+                "unranked": unranked.get(variant),
             }
         )
     return rows

@@ -212,3 +212,17 @@ class GpuProcessShare:
             own = sum(sm for pid, sm, _ in samples if pid in mine)
             if total > 0:
                 self.fraction = min(1.0, own / total)
+
+
+def busy_now(interval_s: float = 0.5, proc_root: str | os.PathLike[str] = "/proc") -> float | None:
+    """The fraction of the machine's CPUs busy over the next ``interval_s`` (before a job
+    starts, all of it is other processes'), or None where /proc/stat cannot be read."""
+    first = machine_cpu(proc_root)
+    t0 = time.monotonic()
+    time.sleep(interval_s)
+    last = machine_cpu(proc_root)
+    elapsed = time.monotonic() - t0
+    if first is None or last is None or elapsed <= 0:
+        return None
+    cpus = last.cpus or os.cpu_count() or 1
+    return min(1.0, max(0.0, (last.busy_s - first.busy_s) / (cpus * elapsed)))

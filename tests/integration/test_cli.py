@@ -114,3 +114,28 @@ def test_sensors_reports_sources_and_devices(capsys, tmp_path):
 def test_python_dash_m_and_help():
     res = fp("--help")
     assert res.returncode == 0 and "run" in res.stdout and "sensors" in res.stdout
+
+
+def test_leaderboard_and_report_flag_contended_and_single_run_rows(tmp_path, capsys):
+    from unit.test_leaderboard import CONTENDED, rec
+
+    from footprint.store import Store
+
+    store = Store(tmp_path / "s")
+    for r in [
+        rec("mlp", "int8", wh_per_1k=75.0, contention=CONTENDED),
+        rec("mlp", "int8", wh_per_1k=1.0),
+        rec("mlp", "fp32", wh_per_1k=3.0, baseline=True),
+        rec("mlp", "fp32", wh_per_1k=3.1, baseline=True),
+        rec("mlp", "bf16", wh_per_1k=2.0),
+    ]:
+        store.save(r)
+    argv = ["leaderboard", "--store", str(store.path), "--quality", "accuracy", "--per", "queries"]
+    assert main([*argv, "--format", "csv"]) == 0
+    rows = {line.split(",")[2]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["int8"].endswith(",1,contended") and rows["bf16"].endswith(",0,needs repeats")
+    out = tmp_path / "r.html"
+    report = ["report", "--store", str(store.path), "--quality", "accuracy", "--per", "queries"]
+    assert main([*report, "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "contended ×1" in html and ">needs repeats</span>" in html

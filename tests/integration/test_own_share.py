@@ -6,6 +6,7 @@ simulated powercap and the fake libnvidia-ml.so.1 with per-process calls, throug
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 
@@ -169,3 +170,25 @@ def test_a_gpu_other_processes_use_is_charged_by_sm_utilisation(tmp_path, others
         assert gpu["energy_j"] == pytest.approx(exact, abs=2e-3)
         assert gpu["attribution"].startswith("whole GPU: no other process")
         assert rec["contention"]["gpu_other_processes"] == 0
+
+
+def test_demo_warns_before_it_starts_when_the_machine_is_busy(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from footprint.cli import main
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "x.txt").write_text("not empty")  # the demo stops before any work
+    burn = "import time\nt = time.time()\nwhile time.time() - t < 5: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.2)
+        code = main(["demo", "--store", str(tmp_path / "store")])
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "warning: the machine is busy (other processes use" in err and "contended" in err

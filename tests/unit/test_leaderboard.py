@@ -241,6 +241,53 @@ def test_stars_cut_the_task_range_into_five_equal_bands():
     assert {r["model"]: r["stars"] for r in board.rows} == expected
 
 
+def test_stars_at_exact_band_boundaries_follow_the_formula():
+    # 0.1..0.6: 0.3 is exactly (0.3 - 0.1) x 5 / 0.5 = 2 bands up: 3 stars (was 4: 1.99999...)
+    energies = {"a": 0.1, "b": 0.3, "c": 0.6}
+    board = build(
+        [rec(m, wh_per_1k=e, quality=0.5 + e) for m, e in energies.items()],
+        quality="accuracy",
+        per="queries",
+    )
+    assert {r["model"]: r["stars"] for r in board.rows} == {"a": 5, "b": 3, "c": 1}
+
+
+CONTENDED = {"contended": True, "other_cpu_fraction": 0.63, "reason": "other processes used 63%"}
+
+
+def test_contended_repeats_are_left_out_while_two_clean_ones_remain():
+    clean = [rec("mlp", "int8", wh_per_1k=1.0 + d) for d in (0.0, 0.02, 0.04)]
+    busy = rec("mlp", "int8", wh_per_1k=75.0, contention=CONTENDED)
+    base = [rec("mlp", "fp32", wh_per_1k=3.0 + d, baseline=True) for d in (0.0, 0.01)]
+    board = build([*clean, busy, *base], quality="accuracy", per="queries")
+    row = row_of(board, "mlp", "int8")
+    assert row["n"] == 3 and row["energy_wh_per_1k"] == pytest.approx(1.02)
+    assert row["contended"] == 1 and row["unranked"] is None and row["rank"] == 1
+    assert any("contended runs" in n and "mlp/int8 (1 of 4)" in n for n in board.notes)
+
+
+def test_a_row_without_two_clean_repeats_is_shown_unranked_never_ranked_wrongly():
+    # under load the int8 runs looked 75x worse; with one clean run left they are not ranked
+    int8 = [rec("mlp", "int8", wh_per_1k=75.0, contention=CONTENDED) for _ in range(2)]
+    int8.append(rec("mlp", "int8", wh_per_1k=1.0))
+    base = [rec("mlp", "fp32", wh_per_1k=3.0 + d, baseline=True) for d in (0.0, 0.01)]
+    board = build([*int8, *base], quality="accuracy", per="queries")
+    row = row_of(board, "mlp", "int8")
+    assert row["unranked"] == "contended" and row["rank"] is None and row["tie_with"] == []
+    assert row_of(board, "mlp", "fp32")["rank"] == 1
+    assert any("fewer than two clean repeats for mlp/int8" in n for n in board.notes)
+
+
+def test_a_single_run_is_shown_unranked_needs_repeats():
+    board = build(
+        [rec("a", wh_per_1k=1.0), rec("b", wh_per_1k=2.0), rec("b", wh_per_1k=2.1)],
+        quality="accuracy",
+        per="queries",
+    )
+    assert row_of(board, "a")["unranked"] == "needs repeats" and row_of(board, "a")["rank"] is None
+    assert row_of(board, "b")["rank"] == 1 and row_of(board, "b")["tie_with"] == []
+
+
 def test_stars_all_five_when_range_is_zero():
     board = build(
         [rec("a", wh_per_1k=3.0), rec("b", wh_per_1k=3.0, quality=0.8)],
