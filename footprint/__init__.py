@@ -23,6 +23,8 @@ _LAZY = {
     "carbon_intensity": ("footprint.carbon", "carbon_intensity"),
     "leaderboard": ("footprint.frames", "leaderboard"),
     "bench": ("footprint.steady_state", "bench"),
+    "bench_interleaved": ("footprint.steady_state", "bench_interleaved"),
+    "Candidate": ("footprint.steady_state", "Candidate"),
     "report": ("footprint.reporting", "report"),
     "FootprintError": ("footprint.errors", "FootprintError"),
     "FootprintWarning": ("footprint.errors", "FootprintWarning"),
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # real imports for type checkers and IDEs only
     from footprint.frames import leaderboard, load_runs  # noqa: F401
     from footprint.listeners import add_listener  # noqa: F401
     from footprint.run import Run  # noqa: F401
+    from footprint.steady_state import Candidate, bench, bench_interleaved  # noqa: F401
     from footprint.store import Store  # noqa: F401
     from footprint.tracker import Tracker, current_run, track  # noqa: F401
 

@@ -9,7 +9,9 @@ steady-state energy by them. Repeats give the leaderboard its confidence interva
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from footprint import options
@@ -38,12 +40,104 @@ def _batch_size(size: Callable[[Any], float], batch: Any, index: int) -> float:
     return n
 
 
+DEFAULT_MIN_DURATION_S = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One thing to bench in :func:`bench_interleaved`: ``fn`` on ``batches``, with its own
+    options (``variant="int8"``, ``baseline=True``, ``name=``...) over the shared ones."""
+
+    fn: Callable[[Any], Any]
+    batches: Sequence[Any]
+    options: Mapping[str, Any]
+
+    def __init__(self, fn: Callable[[Any], Any], batches: Sequence[Any], **options: Any) -> None:
+        object.__setattr__(self, "fn", fn)
+        object.__setattr__(self, "batches", batches)
+        object.__setattr__(self, "options", dict(options))
+
+
+def default_name(fn: Any, task: Any, model: Any, variant: Any) -> str:
+    """A bench run's name: task/model/variant (those given), else ``fn``'s qualified name (its
+    class's for a model object such as a torch Module)."""
+    parts = [str(p) for p in (task, model, variant) if p is not None]
+    if parts:
+        return "/".join(parts)
+    return getattr(fn, "__qualname__", None) or type(fn).__qualname__
+
+
+class _Plan:
+    """One candidate, checked: its tracker and batch sizes."""
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        batches: Sequence[Any],
+        size: Callable[[Any], float],
+        name: str | None,
+        clock: Callable[[], float] | None,
+        options: Mapping[str, Any],
+    ) -> None:
+        from footprint.tracker import track
+
+        if not callable(fn):
+            raise UsageError(f"footprint.bench needs a callable first, got {fn!r}")
+        if isinstance(batches, (str, bytes)) or not isinstance(batches, Sequence):
+            raise UsageError(
+                "batches must be a sequence (list, tuple...) that can be iterated once per "
+                f"repeat, got {type(batches).__name__}; wrap a generator in list(...)"
+            )
+        if len(batches) == 0:
+            raise UsageError("batches is empty: give at least one batch of inputs")
+        self.fn, self.batches = fn, batches
+        self.sizes = [_batch_size(size, b, i) for i, b in enumerate(batches)]  # before any work
+        label = name or default_name(
+            fn, options.get("task"), options.get("model"), options.get("variant")
+        )
+        self.tracker = track(label, _clock=clock, **options)
+        self.clock = clock or time.monotonic
+        self.runs: list[Run] = []
+
+    def warm_up(self, calls: int) -> None:
+        for i in range(calls):
+            self.fn(self.batches[i % len(self.batches)])
+
+    def repeat(self, phase: str, unit: str, min_duration_s: float) -> None:
+        """One tracked run: every batch at least once, and on until ``min_duration_s``."""
+        with self.tracker as run:
+            with run.phase(phase):
+                started = self.clock()
+                while True:
+                    for batch, n in zip(self.batches, self.sizes):
+                        self.fn(batch)
+                        run.count(**{unit: n})
+                    if self.clock() - started >= min_duration_s:
+                        break
+        self.runs.append(run)
+
+
+def _check(warmup: Any, repeats: Any, unit: Any, min_duration_s: Any) -> None:
+    for arg, value, least in (("warmup", warmup, 0), ("repeats", repeats, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UsageError(f"{arg} must be an integer >= {least}, got {value!r}")
+    if not isinstance(unit, str) or not unit.isidentifier():
+        raise UsageError(f"unit must be a name such as 'queries', got {unit!r}")
+    if (
+        isinstance(min_duration_s, bool)
+        or not isinstance(min_duration_s, (int, float))
+        or not 0 <= min_duration_s < math.inf
+    ):
+        raise UsageError(f"min_duration_s must be a number of seconds >= 0, got {min_duration_s!r}")
+
+
 def bench(
     fn: Callable[[Any], Any],
     batches: Sequence[Any],
     *,
     warmup: int = 1,
     repeats: int = 3,
+    min_duration_s: float = DEFAULT_MIN_DURATION_S,
     unit: str = DEFAULT_UNIT,
     size: Callable[[Any], float] = len,
     phase: str = DEFAULT_PHASE,
@@ -57,8 +151,9 @@ def bench(
     of ``repeats``, a run is tracked with ``footprint.track(name, **track_args)`` (``task``,
     ``model``, ``variant``, ``baseline``, ``region``, ``store``...) in which every batch is passed
     to ``fn`` inside the phase ``phase`` and ``size(batch)`` units of ``unit`` are counted there.
-    ``name`` defaults to ``fn``'s qualified name (its class's for a model object). Log quality
-    on the returned runs afterwards::
+    A repeat cycles through the batches again (counting each) until ``min_duration_s`` has
+    passed, so its figure is not timer and start/stop noise. ``name`` defaults to
+    task/model/variant, else ``fn``'s qualified name. Log quality on the returned runs::
 
         runs = footprint.bench(model, batches, repeats=3, task="digits", model="mlp",
                                variant="int8")
@@ -67,40 +162,56 @@ def bench(
 
     ``fn`` must finish its work before returning (e.g. ``torch.cuda.synchronize()``), or
     asynchronous work would be measured in the wrong window. An exception from ``fn`` ends the
-    current run as failed and propagates; the runs already finished are saved.
+    current run as failed and propagates; the runs already finished are saved. To compare
+    variants, :func:`bench_interleaved` runs their repeats in turn (A B C A B C ...).
     """
-    from footprint.tracker import track
-
-    if not callable(fn):
-        raise UsageError(f"footprint.bench needs a callable first, got {fn!r}")
-    if isinstance(batches, (str, bytes)) or not isinstance(batches, Sequence):
-        raise UsageError(
-            f"batches must be a sequence (list, tuple...) that can be iterated once per repeat, "
-            f"got {type(batches).__name__}; wrap a generator in list(...)"
-        )
-    if len(batches) == 0:
-        raise UsageError("batches is empty: give at least one batch of inputs")
-    for arg, value, least in (("warmup", warmup, 0), ("repeats", repeats, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise UsageError(f"{arg} must be an integer >= {least}, got {value!r}")
-    if not isinstance(unit, str) or not unit.isidentifier():
-        raise UsageError(f"unit must be a name such as 'queries', got {unit!r}")
-    sizes = [_batch_size(size, b, i) for i, b in enumerate(batches)]  # fail before any work
-    # A model object (e.g. a torch Module) has no __qualname__ of its own: use its class's.
-    default = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    tracker = track(name or default, _clock=_clock, **track_args)
-
-    for i in range(warmup):
-        fn(batches[i % len(batches)])
-    runs: list[Run] = []
+    _check(warmup, repeats, unit, min_duration_s)
+    plan = _Plan(fn, batches, size, name, _clock, track_args)
+    plan.warm_up(warmup)
     for _ in range(repeats):
-        with tracker as run:
-            with run.phase(phase):
-                for batch, n in zip(batches, sizes):
-                    fn(batch)
-                    run.count(**{unit: n})
-        runs.append(run)
-    return runs
+        plan.repeat(phase, unit, min_duration_s)
+    return plan.runs
 
 
-bench.__doc__ = (bench.__doc__ or "") + "\n    " + options.docstring().replace("\n", "\n    ")
+def bench_interleaved(
+    candidates: Sequence[Candidate],
+    *,
+    warmup: int = 1,
+    repeats: int = 3,
+    min_duration_s: float = DEFAULT_MIN_DURATION_S,
+    unit: str = DEFAULT_UNIT,
+    size: Callable[[Any], float] = len,
+    phase: str = DEFAULT_PHASE,
+    _clock: Callable[[], float] | None = None,
+    **track_args: Unpack[TrackOptions],
+) -> list[list[Run]]:
+    """Bench several candidates in one call, their repeats interleaved (A B C A B C ...), so
+    a slow drift or a burst of load on the machine spreads over all of them instead of
+    favouring one. Each :class:`Candidate`'s options go over ``track_args``; returns each
+    candidate's runs, in order::
+
+        fp32, int8 = footprint.bench_interleaved(
+            [Candidate(full, batches, variant="fp32", baseline=True),
+             Candidate(quantised, batches, variant="int8")],
+            task="digits", model="mlp", repeats=5)
+    """
+    _check(warmup, repeats, unit, min_duration_s)
+    if not candidates:
+        raise UsageError("bench_interleaved needs at least one Candidate(fn, batches, ...)")
+    plans = []
+    for c in candidates:
+        if not isinstance(c, Candidate):
+            raise UsageError(f"candidates must be footprint.Candidate(...) objects, got {c!r}")
+        opts = {**track_args, **c.options}
+        name = opts.pop("name", None)
+        plans.append(_Plan(c.fn, c.batches, size, name, _clock, opts))  # all checked first
+    for plan in plans:
+        plan.warm_up(warmup)
+    for _ in range(repeats):
+        for plan in plans:
+            plan.repeat(phase, unit, min_duration_s)
+    return [plan.runs for plan in plans]
+
+
+for _f in (bench, bench_interleaved):
+    _f.__doc__ = (_f.__doc__ or "") + "\n    " + options.docstring().replace("\n", "\n    ")

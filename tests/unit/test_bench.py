@@ -54,7 +54,7 @@ def test_warmup_untracked_then_one_run_per_repeat(clock, store):
             "int8",
             True,
         )
-        assert rec["name"] == "Model"  # the callable's qualified name by default
+        assert rec["name"] == "digits/mlp/int8"  # task/model/variant by default
         (phase,) = rec["phases"]
         assert phase["name"] == "inference" and phase["counts"] == {"queries": 6}
         # 6 queries x 0.5 s x 100 W: the 10 s first call is in no run
@@ -150,3 +150,52 @@ def test_an_exception_ends_the_run_as_failed_and_propagates(clock, store):
         )
     (rec,) = Store(store).records()
     assert rec.status == "failed" and rec.counts == {"queries": 1}
+
+
+def test_a_repeat_cycles_through_the_batches_until_min_duration_and_counts_each(clock, store):
+    calls = []
+
+    def fast(batch):  # 0.1 s per batch of 2: a single pass would be timer noise
+        calls.append(len(batch))
+        clock.advance(0.1)
+
+    (run,) = footprint.bench(fast, [[1, 2]], warmup=0, repeats=1, min_duration_s=1.0,
+                             sensors=[ConstantPowerSensor(clock, POWER_W)], _clock=clock,
+                             store=store)  # fmt: skip
+    assert len(calls) == 10  # on until 1 s has passed
+    assert run.record.counts == {"queries": 20}
+    assert run.record.phases[0].energy_j["gpu:0"] == pytest.approx(100.0)
+    assert run.record.name.endswith(".fast")  # no task/model/variant: its qualified name
+
+
+def test_bench_interleaved_runs_the_candidates_repeats_in_turn(clock, store):
+    order = []
+
+    def make(label):
+        def fn(batch):
+            order.append((label, footprint.current_run() is not None))
+            clock.advance(0.5)
+
+        return fn
+
+    sensors = [ConstantPowerSensor(clock, POWER_W)]
+    a, b = footprint.bench_interleaved(
+        [
+            footprint.Candidate(make("A"), [[1]], variant="fp32", baseline=True),
+            footprint.Candidate(make("B"), [[1]], variant="int8", name="quantised"),
+        ],
+        warmup=1, repeats=2, min_duration_s=0, task="digits", model="mlp",
+        sensors=sensors, _clock=clock, store=store,
+    )  # fmt: skip
+    assert order == [("A", False), ("B", False), ("A", True), ("B", True), ("A", True),
+                     ("B", True)]  # fmt: skip
+    assert [r.record.name for r in a] == ["digits/mlp/fp32"] * 2 and a[0].record.baseline
+    assert [r.record.name for r in b] == ["quantised"] * 2 and b[0].record.variant == "int8"
+    with pytest.raises(UsageError, match="Candidate"):
+        footprint.bench_interleaved([(make("A"), [[1]])])
+
+
+@pytest.mark.parametrize("bad", [-1, float("inf"), "1", True])
+def test_bad_min_duration_is_refused_before_any_work(bad):
+    with pytest.raises(UsageError, match="min_duration_s must be a number of seconds >= 0"):
+        footprint.bench(lambda b: None, [[1]], min_duration_s=bad)
