@@ -58,30 +58,42 @@ NEEDS_REPEATS = "needs repeats"
 CONTENDED = "contended"
 
 # Metric directions by name, used when neither track(higher_is_better=...) nor the caller says.
-# Matched on the lower-cased name, whole or as a prefix/suffix part ("val_loss", "top1_accuracy").
-_HIGHER = (
-    "accuracy",
-    "acc",
-    "f1",
-    "bleu",
-    "rouge",
-    "precision",
-    "recall",
-    "auc",
-    "auroc",
-    "map",
-    "iou",
-    "miou",
-    "exact_match",
-    "em",
-    "meteor",
-    "chrf",
-    "score",
-    "top1",
-    "top5",
-    "r2",
-)
-_LOWER = ("loss", "perplexity", "ppl", "wer", "cer", "error", "mse", "mae", "rmse", "latency")
+# Exact names only, after stripping the frameworks' prefixes and suffixes: never a guess from
+# a part of a compound name (``error_reduction`` is not an error).
+_HIGHER = frozenset(
+    {
+        "accuracy", "acc", "top1", "top5", "top1_accuracy", "top5_accuracy", "top1_acc",
+        "top5_acc", "balanced_accuracy", "f1", "f1_score", "macro_f1", "micro_f1", "bleu",
+        "sacrebleu", "rouge", "rouge1", "rouge2", "rougel", "rougelsum", "precision",
+        "recall", "auc", "roc_auc", "auroc", "pr_auc", "map", "map50", "iou", "miou",
+        "exact_match", "em", "meteor", "chrf", "r2", "matthews_correlation", "mcc",
+        "pearson", "spearmanr", "dice",
+    }
+)  # fmt: skip
+_LOWER = frozenset(
+    {
+        "loss", "perplexity", "ppl", "wer", "cer", "error", "error_rate", "mse", "mae",
+        "rmse", "mape", "latency", "latency_ms", "latency_s", "nll", "log_loss",
+        "cross_entropy",
+    }
+)  # fmt: skip
+#: Stripped (repeatedly) before the name is looked up: how frameworks prefix splits and steps.
+METRIC_PREFIXES = ("eval_", "val_", "valid_", "validation_", "test_", "train_", "training_")
+METRIC_SUFFIXES = ("_epoch", "_step", "_mean", "_avg")
+
+
+def _bare_metric(metric: str) -> str:
+    name = metric.lower().replace("-", "_").replace("/", "_").strip("_")
+    changed = True
+    while changed:
+        changed = False
+        for prefix in METRIC_PREFIXES:
+            if name.startswith(prefix) and len(name) > len(prefix):
+                name, changed = name[len(prefix) :], True
+        for suffix in METRIC_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name, changed = name[: -len(suffix)], True
+    return name
 
 
 class LeaderboardError(FootprintError, ValueError):
@@ -89,18 +101,19 @@ class LeaderboardError(FootprintError, ValueError):
 
 
 def default_higher_is_better(metric: str) -> bool | None:
-    """The conventional direction of a quality metric from its name, or None if unknown.
+    """The conventional direction of a quality metric from its exact name, or None if unknown.
 
-    ``accuracy``, ``f1``, ``bleu``... are better higher; ``loss``, ``perplexity``, ``wer``... lower.
-    Names made of parts (``val_loss``, ``top1_accuracy``) are judged by their parts.
+    ``accuracy``, ``f1``, ``bleu``... are better higher; ``loss``, ``perplexity``, ``wer``...
+    lower. The frameworks' prefixes and suffixes (``eval_``, ``val_``, ``test_``, ``train_``,
+    ``_epoch``, ``_step``...: :data:`METRIC_PREFIXES`, :data:`METRIC_SUFFIXES`) are stripped
+    first, so ``eval_loss`` and ``val_acc_epoch`` work; any other name (``error_reduction``,
+    ``acc_drop``) is unknown: pass ``higher_is_better=``.
     """
-    name = metric.lower()
-    parts = [p for p in name.replace("-", "_").replace("/", "_").split("_") if p]
-    for candidates in (name, *reversed(parts)):  # the last part usually names the metric
-        if candidates in _LOWER:
-            return False
-        if candidates in _HIGHER:
-            return True
+    name = _bare_metric(metric)
+    if name in _LOWER:
+        return False
+    if name in _HIGHER:
+        return True
     return None
 
 

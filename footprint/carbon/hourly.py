@@ -9,7 +9,8 @@ Two formats, told apart by the header:
   ``(Life cycle)`` / ``(life cycle assessment)`` depending on the export; headers are matched
   case-insensitively. Naive timestamps in the ``(UTC)`` column are UTC.
 
-Each row holds from its timestamp to the next row's. The file's step is its smallest interval;
+Each row holds from its timestamp to the next row's. The file's step is its most common interval
+(a row off that grid, such as 01:05 in an hourly file, is warned about);
 an interval longer than 1.5 steps is a gap, where the row before it holds for one step only. The
 last row holds for one step (one hour for a one-row file). Any part of a run that falls in a gap
 or outside the file is an error (:class:`CoverageError`); footprint never extrapolates.
@@ -159,6 +160,7 @@ def read_intensity_csv(path: str | os.PathLike, basis: str = "life-cycle") -> Ho
 
     starts: list[float] = []
     values: list[float] = []
+    lines: list[int] = []
     zone = None
     last_line = 1
     for line, row in enumerate(reader, start=2):
@@ -188,12 +190,28 @@ def read_intensity_csv(path: str | os.PathLike, basis: str = "life-cycle") -> Ho
                 )
         starts.append(t)
         values.append(value)
+        lines.append(line)
         last_line = line
     if not starts:
         raise fail(last_line + 1, "no data rows after the header")
 
     steps = [b - a for a, b in zip(starts, starts[1:])]
-    step = min(steps) if steps else DEFAULT_STEP_S
+    step = _usual_step(steps)
+    # A row that comes less than half a step after the one before is off the file's grid (months
+    # of 28-31 days are not).
+    odd = [lines[k + 1] for k, d in enumerate(steps) if d < 0.5 * step]
+    if odd:
+        import warnings
+
+        from footprint.errors import FootprintWarning
+
+        shown = ", ".join(map(str, odd[:5])) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        warnings.warn(
+            f"{name}: row(s) at line {shown} fall between the file's usual {step:g} s steps; "
+            "each holds until the next row (check the file if that is not what you meant)",
+            FootprintWarning,
+            stacklevel=3,
+        )
     ends = [
         starts[k + 1] if k + 1 < len(starts) and steps[k] <= GAP_FACTOR * step else starts[k] + step
         for k in range(len(starts))
@@ -210,6 +228,18 @@ def read_intensity_csv(path: str | os.PathLike, basis: str = "life-cycle") -> Ho
         step_s=step,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
+
+
+def _usual_step(steps: list[float]) -> float:
+    """The file's step: its most common interval (the shortest of equally common ones), so one
+    stray row (01:05 in an hourly file) does not make every hour a 5-minute row and a gap."""
+    if not steps:
+        return DEFAULT_STEP_S
+    counts: dict[float, int] = {}
+    for d in steps:
+        key = round(d, 3)
+        counts[key] = counts.get(key, 0) + 1
+    return min(counts, key=lambda d: (-counts[d], d))
 
 
 def _pieces(hourly: HourlyIntensity, a: float, b: float):

@@ -204,6 +204,17 @@ def test_gap_in_the_file_is_an_error(tmp_path):
         integrate(read_intensity_csv(gap2), RECORD["started_at"], 3000.0, RECORD["timeline"])
 
 
+def test_one_stray_row_does_not_set_the_step_and_is_warned_about(tmp_path):
+    rows = ["2026-11-22T08:00:00Z,100", "2026-11-22T09:00:00Z,200", "2026-11-22T09:05:00Z,300",
+            "2026-11-22T10:00:00Z,400", "2026-11-22T11:00:00Z,500"]  # fmt: skip
+    path = write(tmp_path, "timestamp,g_per_kwh\n" + "\n".join(rows) + "\n")
+    with pytest.warns(FootprintWarning, match=r"line 4 fall between the file's usual 3600 s"):
+        h = read_intensity_csv(path)
+    assert h.step_s == 3600.0
+    # every row holds until the next: no hour turned into 5 minutes and a gap
+    assert list(h.ends_s[:-1]) == list(h.starts_s[1:])
+
+
 def test_zone_mismatch_warns_and_is_recorded(tmp_path):
     p = write(tmp_path, EM_HEADER + EM_ROWS)
     with pytest.warns(FootprintWarning, match=r"zone 'DE' differs from the run's region 'FR'"):

@@ -450,6 +450,15 @@ def test_direction_from_the_runs_and_by_name():
         ("perplexity", False),
         ("wer", False),
         ("vibes", None),
+        # the frameworks' prefixes and suffixes are stripped; nothing else is guessed
+        ("eval_loss", False),
+        ("val_acc", True),
+        ("val_acc_epoch", True),
+        ("test_f1_step", True),
+        ("train_loss_epoch", False),
+        ("error_reduction", None),  # was taken as lower-is-better
+        ("acc_drop", None),  # was taken as higher-is-better
+        ("loss_improvement", None),
     ]:
         assert default_higher_is_better(name) is expected, name
 
