@@ -72,18 +72,47 @@ def _number(row: dict, column: str, where: str, default: float | None = None) ->
     return value
 
 
-def _end_utc(raw: str, zone: Any, where: str) -> datetime:
+def _local_zone() -> Any:
+    """This machine's zone as a ZoneInfo (so DST folds and gaps can be seen), else None."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _end_utc(raw: str, zone: Any, where: str) -> tuple[datetime, str | None]:
+    """The timestamp in UTC, and a note when a local time was ambiguous or did not exist."""
     try:
         ts = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise ImportFormatError(
             f"{where}: timestamp {raw!r} is not ISO 8601 (CodeCarbon writes 2026-01-31T14:05:09)"
         ) from None
+    note = None
     if ts.tzinfo is None:
-        # Naive: CodeCarbon's local wall-clock time. astimezone() on a naive value reads it in
-        # this machine's zone; an explicit zone replaces that guess.
-        ts = ts.replace(tzinfo=zone) if zone is not None else ts.astimezone()
-    return ts.astimezone(timezone.utc)
+        # Naive: CodeCarbon's local wall-clock time, in ``zone`` (default: this machine's).
+        tz = zone if zone is not None else _local_zone()
+        if tz is None:
+            return ts.astimezone().astimezone(timezone.utc), None
+        first, second = ts.replace(tzinfo=tz, fold=0), ts.replace(tzinfo=tz, fold=1)
+        if first.utcoffset() != second.utcoffset():
+            back = first.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None)
+            if back == ts:
+                note = (
+                    f"timestamp {raw.strip()} is ambiguous in {tz} (the hour repeated when the "
+                    "clocks went back): read as its first occurrence; the run may have ended an "
+                    "hour later"
+                )
+            else:
+                note = (
+                    f"timestamp {raw.strip()} does not exist in {tz} (the clocks went forward "
+                    f"then): read with the offset before the change ({first.utcoffset()})"
+                )
+        ts = first
+    return ts.astimezone(timezone.utc), note
 
 
 def _record(
@@ -96,16 +125,30 @@ def _record(
     extra: dict[str, Any],
 ) -> dict:
     duration_s = _number(row, "duration", where)
-    pue = _number(row, "pue", where, default=1.0) or 1.0
+    pue_raw = (row.get("pue") or "").strip()
+    pue = _number(row, "pue", where, default=1.0)
+    if pue < 1:
+        raise ImportFormatError(
+            f"{where}: column 'pue' is {pue_raw!r}; a PUE is facility energy / IT energy, at "
+            "least 1 (1.0 when unknown): fix the file"
+        )
     total_kwh = _number(row, "energy_consumed", where)
     emissions_kg = _number(row, "emissions", where)
-    end = _end_utc(row["timestamp"], zone, where)
-    start = end - timedelta(seconds=duration_s)
+    end, time_note = _end_utc(row["timestamp"], zone, where)
+    try:
+        start = end - timedelta(seconds=duration_s)
+    except OverflowError:
+        raise ImportFormatError(
+            f"{where}: column 'duration' is {row['duration'].strip()!r} seconds, which does not "
+            "fit in a calendar (it must be a run's length in seconds)"
+        ) from None
     run_id = (row.get("run_id") or "").strip()
     key = run_id or f"{source.name}|{row['timestamp']}|{duration_s}|{total_kwh}"
     devices = []
+    device_kwhs: list[float] = []
     for dev_id, kind, column, name_col in (*_DEVICES, ("ram", "ram", "ram_energy", None)):
         kwh = _number(row, column, where, default=0.0)
+        device_kwhs.append(kwh)
         if kwh == 0 and kind == "gpu":
             continue  # CodeCarbon writes 0 for a machine without GPUs
         devices.append(
@@ -123,6 +166,21 @@ def _record(
     version = (row.get("codecarbon_version") or "").strip() or None
     region, region_note = _region(row)
     g_per_kwh = (emissions_kg / total_kwh * 1000) if total_kwh > 0 else None
+    checks = []
+    if not pue_raw:
+        checks.append("CodeCarbon wrote no PUE: 1.0 assumed")
+    device_kwh = math.fsum(device_kwhs)
+    if devices and abs(device_kwh - total_kwh) > max(1e-9, 0.01 * total_kwh):
+        checks.append(
+            f"CodeCarbon's energy_consumed ({total_kwh:.6g} kWh) differs from the sum of its "
+            f"cpu, gpu and ram energies ({device_kwh:.6g} kWh) by more than 1 %: "
+            "energy_kwh follows energy_consumed"
+        )
+    if total_kwh == 0 and emissions_kg > 0:
+        checks.append(
+            f"CodeCarbon reported emissions ({emissions_kg:.6g} kg) for no energy: the "
+            "emissions are kept as reported, the intensity is unknown"
+        )
     carbon = _carbon(region, pue, g_per_kwh, version)
     carbon["it_energy_kwh"] = total_kwh / pue
     carbon["facility_energy_kwh"] = total_kwh
@@ -137,6 +195,9 @@ def _record(
     ]
     if region_note:
         notes.append(region_note)
+    if time_note:
+        notes.append(time_note)
+    notes.extend(checks)
     keep = (
         "run_id",
         "experiment_id",
@@ -198,19 +259,42 @@ def _record(
 
 
 def _region(row: dict) -> tuple[str | None, str | None]:
-    """(footprint's canonical region id, a note when CodeCarbon's location is not known)."""
+    """(footprint's canonical region id, a note when CodeCarbon's location is not all known).
+
+    CodeCarbon's cloud region first; else its sub-region (``region``: "california", "quebec")
+    within its country (``country_iso_code``), when footprint's tables have it (US-CA, CA-QC);
+    else the country."""
     from footprint.carbon import canonical_region
     from footprint.errors import RegionError
+
+    def known(name: str) -> str | None:
+        try:
+            return canonical_region(name)
+        except RegionError:
+            return None
 
     provider = (row.get("cloud_provider") or "").strip().lower()
     cloud = (row.get("cloud_region") or "").strip().lower()
     country = (row.get("country_iso_code") or "").strip()
+    sub = (row.get("region") or "").strip()
+    if provider and cloud:
+        hit = known(f"{provider}:{cloud}")
+        if hit is not None:
+            return hit, None
+    country_id = known(country) if country else None
+    if country_id is not None and sub:
+        # a sub-region by name, but only inside the run's country ("georgia" is also a country)
+        for name in (sub, f"{country_id}-{sub}"):
+            hit = known(name)
+            if hit is not None and hit.startswith(f"{country_id}-"):
+                return hit, None
+        return country_id, (
+            f"CodeCarbon's sub-region {sub!r} is not in footprint's tables: the country's "
+            f"intensity ({country_id}) is the reference"
+        )
+    if country_id is not None:
+        return country_id, None
     tried = ([f"{provider}:{cloud}"] if provider and cloud else []) + ([country] if country else [])
-    for name in tried:
-        try:
-            return canonical_region(name), None
-        except RegionError:
-            continue
     if not tried:
         return None, "CodeCarbon recorded no country or cloud region: the run's region is unknown"
     return None, f"CodeCarbon's location ({', '.join(tried)}) is not a region footprint knows"

@@ -244,3 +244,64 @@ def test_unknown_codecarbon_location_is_a_note(tmp_path):
     assert rec.region is None and rec.carbon.pue == 1.5
     assert any("CodeCarbon's location (XXX) is not a region footprint knows" in n
                for n in rec.notes)  # fmt: skip
+
+
+SUB = "timestamp,duration,emissions,energy_consumed,cpu_energy,ram_energy,country_iso_code,region,pue\n"
+
+
+def test_the_sub_region_is_kept_when_the_tables_have_it(tmp_path, capsys):
+    f = tmp_path / "e.csv"
+    f.write_text(
+        SUB + "2026-03-01T12:00:10,10,0.00179,0.01,0.008,0.002,USA,california,1.0\n"
+        "2026-03-01T13:00:10,10,0.001,0.01,0.008,0.002,CAN,quebec,1.0\n"
+        "2026-03-01T14:00:10,10,0.001,0.01,0.008,0.002,USA,atlantis,1.0\n"
+    )
+    ca, qc, unknown = read_codecarbon_csv(f, tz="UTC")
+    assert (ca.region, qc.region) == ("US-CA", "CA-QC")  # was US and CA
+    assert unknown.region == "US"
+    assert any("sub-region 'atlantis' is not in footprint's tables" in n for n in unknown.notes)
+    rows = {r["region"]: r for r in fc.whatif(ca, ["US", "US-CA"])}
+    assert rows["US-CA"]["own_region"] and not rows["US"]["own_region"]
+
+
+@pytest.mark.parametrize(
+    ("pue", "message"),
+    [("0.5", r"'pue' is '0.5'; a PUE is facility energy / IT energy, at least 1"),
+     ("0", r"'pue' is '0'; a PUE")],
+)  # fmt: skip
+def test_a_pue_below_one_is_refused(tmp_path, pue, message):
+    f = tmp_path / "e.csv"
+    f.write_text(SUB + f"2026-03-01T12:00:10,10,0.001,0.01,0.008,0.002,FRA,,{pue}\n")
+    with pytest.raises(ImportFormatError, match=message):
+        read_codecarbon_csv(f, tz="UTC")
+
+
+def test_doubtful_rows_are_imported_with_a_note_and_absurd_ones_refused(tmp_path):
+    f = tmp_path / "e.csv"
+    f.write_text(
+        SUB + "2026-03-01T12:00:10,10,0.001,0.01,0.008,0.002,FRA,,\n"  # no PUE
+        "2026-03-01T13:00:10,10,0.001,0.05,0.008,0.002,FRA,,1.0\n"  # 0.05 kWh vs 0.01 in parts
+        "2026-03-01T14:00:10,10,0.001,0,0,0,FRA,,1.0\n"  # emissions for no energy
+    )
+    no_pue, parts, nothing = read_codecarbon_csv(f, tz="UTC")
+    assert no_pue.pue == 1.0 and "CodeCarbon wrote no PUE: 1.0 assumed" in no_pue.notes
+    assert any("differs from the sum of its cpu, gpu and ram energies" in n for n in parts.notes)
+    assert any("emissions (0.001 kg) for no energy" in n for n in nothing.notes)
+    huge = tmp_path / "huge.csv"
+    huge.write_text(SUB + "2026-03-01T12:00:10,1e300,0.001,0.01,0.008,0.002,FRA,,1.0\n")
+    with pytest.raises(ImportFormatError, match="'duration' is '1e300' seconds, which does not"):
+        read_codecarbon_csv(huge, tz="UTC")
+
+
+def test_local_times_at_a_dst_change_are_noted(tmp_path):
+    f = tmp_path / "e.csv"
+    f.write_text(
+        SUB + "2026-10-25T02:30:00,10,0.001,0.01,0.008,0.002,FRA,,1.0\n"  # happens twice
+        "2026-03-29T02:30:00,10,0.001,0.01,0.008,0.002,FRA,,1.0\n"  # never happens
+        "2026-06-01T02:30:00,10,0.001,0.01,0.008,0.002,FRA,,1.0\n"
+    )
+    twice, never, fine = read_codecarbon_csv(f, tz="Europe/Paris")
+    assert any("ambiguous in Europe/Paris" in n for n in twice.notes)
+    assert twice.ended_at == "2026-10-25T00:30:00+00:00"  # the first (summer-time) 02:30
+    assert any("does not exist in Europe/Paris" in n for n in never.notes)
+    assert not any("Europe/Paris (" in n for n in fine.notes)
