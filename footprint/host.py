@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import platform
 import socket
 import sys
 from collections.abc import Iterable
@@ -66,18 +65,31 @@ def clear_cache() -> None:
 
 
 def _machine_facts(proc_root: Path, root: Path) -> dict:
+    # os.uname and sys, not the platform module: importing it compiles ~10 regular expressions
+    # (~10 ms), which the first checkpoint would pay on the sampler thread.
     uname = os.uname() if hasattr(os, "uname") else None
+    if uname is None:  # Windows
+        import platform
+
+        system, release, version, machine = (
+            platform.system(), platform.release(), platform.version(), platform.machine()
+        )  # fmt: skip
+    else:
+        system, release, version, machine = (
+            uname.sysname, uname.release, uname.version, uname.machine
+        )  # fmt: skip
     info = read_cpuinfo(proc_root)
+    impl = sys.implementation.name
     return {
         "hostname": socket.gethostname(),
-        "os": platform.system(),
-        "os_release": uname.release if uname else platform.release(),
-        "os_version": uname.version if uname else platform.version(),
-        "machine": uname.machine if uname else platform.machine(),
-        "python_version": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
+        "os": system,
+        "os_release": release,
+        "os_version": version,
+        "machine": machine,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "python_implementation": {"cpython": "CPython", "pypy": "PyPy"}.get(impl, impl),
         "footprint_version": __version__,
-        "cpu_model": info.model or platform.machine() or "unknown",
+        "cpu_model": info.model or machine or "unknown",
         "cpu_count_logical": info.logical_cpus,
         "cpu_count_physical": info.physical_cores,
         "memory_total_bytes": _memory_total_bytes(proc_root),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from footprint.carbon.model import CarbonSetup
     from footprint.sensors.base import Sensor
 
-DEFAULT_SAMPLE_INTERVAL_S = 0.1
+DEFAULT_SAMPLE_INTERVAL_S = 0.5
 DEFAULT_CHECKPOINT_INTERVAL_S = 60.0
 DEFAULT_MAX_TIMELINE_POINTS = 1000
 DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
@@ -93,7 +93,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("cpu_power_w", None, "W of all the CPUs the run may use at full load (estimate only)"),
     Option("ram_w_per_gb", None, "W per GiB of memory in use (estimate only; default 0.3725)"),
-    Option("sample_interval_s", DEFAULT_SAMPLE_INTERVAL_S, "timeline sampling period, seconds"),
+    Option(
+        "sample_interval_s",
+        DEFAULT_SAMPLE_INTERVAL_S,
+        "timeline sampling period, s (grows with the run)",
+    ),
     Option("checkpoint_interval_s", DEFAULT_CHECKPOINT_INTERVAL_S, "checkpoint period, seconds"),
     Option("max_timeline_points", DEFAULT_MAX_TIMELINE_POINTS, "timeline buckets kept (>= 2)"),
     Option("powercap_root", DEFAULT_POWERCAP_ROOT, "where RAPL's powercap tree is (tests)"),

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from footprint.sensors.probe import Probe
 
 STATUSES_AT_END = ("completed", "failed", "interrupted")
+#: The sampler's first tick (and the first checkpoint) comes this soon, whatever the interval.
+FIRST_TICK_S = 0.1
 
 
 class Phase:
@@ -145,6 +147,7 @@ class Run:
         self._carbon = config.carbon
         self._record: RunRecord | None = None
         self._sampler: Sampler | None = None
+        self._interval_limit_s: float | None = None
         self._sensors: SensorSet | None = None
         self._probe: Probe | None = None
         self._timeline: Timeline | None = None
@@ -237,9 +240,10 @@ class Run:
             self._start, resolution_s=interval, max_buckets=cfg.max_timeline_points
         )
         self._sampler = Sampler(self._tick, interval, on_error=self._sampler_error)
-        # first checkpoint on the first tick: killed runs leave a file
+        self._interval_limit_s = limit
+        # first checkpoint on the first tick (0.1 s in): killed runs leave a file
         self._last_checkpoint = -math.inf
-        self._sampler.start()
+        self._sampler.start(first_after_s=FIRST_TICK_S)
         _warm_up_record_model()
         self._notify("on_start")
 
@@ -248,6 +252,12 @@ class Run:
             return  # a tick that raced with the run's end
         snap = self._sensors.read(tick=True)
         self._timeline.add(snap)
+        sampler = self._sampler
+        if sampler is not None and self._timeline.resolution_s > sampler.interval_s:
+            # The timeline merged its buckets: read as often as it now keeps, so a long run
+            # costs no more than a short one, never less often than a counter needs.
+            limit = self._interval_limit_s
+            sampler.interval_s = min(self._timeline.resolution_s, limit or math.inf)
         if self.config.save and snap.t - self._last_checkpoint >= self.config.checkpoint_interval_s:
             self._last_checkpoint = snap.t
             self._checkpoint(snap)
@@ -295,6 +305,8 @@ class Run:
                     self._sampler.stop()
             assert self._timeline is not None and self._probe is not None
             self._timeline.finish(self._stop)
+            if self._sensors.accounting is not None:
+                self._sensors.accounting.close()
             for s in self._probe.sensors:
                 s.stop()
             self._advance(self._stop)
@@ -615,8 +627,10 @@ def _accounting(
 
 
 def _warm_up_record_model() -> None:
-    """Build the typed record's classes (~20 ms of class creation) on the sampler thread while
-    the user's code runs, so neither this first run's start nor its stop waits for them."""
+    """Build the typed record's classes (~20 ms of class creation) and gather what every record
+    of this process shares (the host's facts, the process's start time, each part's checks) on
+    the sampler thread while the user's code runs, once per process: neither the first run's
+    start nor its stop (a SIGTERM's handler included) waits for them."""
     if "footprint.record.builder" in sys.modules:
         return
     warm: Sampler
@@ -624,6 +638,13 @@ def _warm_up_record_model() -> None:
     def load() -> None:
         warm.stop()
         import footprint.record.builder  # noqa: F401
+        from footprint.host import host_facts
+        from footprint.record import model
+
+        host_facts([])
+        _process_create_time()
+        for part in (model.RunRecord, *(cls for cls, _ in model.RunRecord.NESTED.values())):
+            part._schema()
 
     warm = Sampler(load, 1e-3)
     warm.start()

@@ -256,8 +256,11 @@ class Sampler:
         self._next_t = math.inf
         self.stopped = False
 
-    def start(self) -> None:
-        self._next_t = self.clock() + self.interval_s
+    def start(self, first_after_s: float | None = None) -> None:
+        """Tick every ``interval_s``, the first time after ``first_after_s`` (default: one
+        interval)."""
+        first = self.interval_s if first_after_s is None else min(first_after_s, self.interval_s)
+        self._next_t = self.clock() + first
         sampler_thread().add(self)
 
     def stop(self) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from footprint.sensors.procfs import (
     MachineCpu,
     ProcessTreeCpu,
+    ProcFiles,
     load_avg_1m,
     machine_cpu,
 )
@@ -69,13 +70,14 @@ class CpuAccounting:
     ) -> None:
         root = os.fspath(proc_root)
         self.tree = tree if tree is not None else ProcessTreeCpu(pid, proc_root=root)
-        self._machine = machine if machine is not None else (lambda: machine_cpu(root))
-        self._load = load if load is not None else (lambda: load_avg_1m(root))
+        self.files = ProcFiles()  # /proc/stat and /proc/loadavg, held open
+        self._machine = machine if machine is not None else (lambda: machine_cpu(root, self.files))
+        self._load = load if load is not None else (lambda: load_avg_1m(root, self.files))
         self._clock = clock
         self._lock = threading.Lock()
         self.fraction = 1.0
         self.tree_s = self.tree.cpu_s()
-        first = self._machine()
+        first = machine_cpu(root) if machine is None else self._machine()  # whole: all cpuN lines
         self.logical_cpus = logical_cpus or (first.cpus if first else 0) or os.cpu_count() or 1
         self.available = first is not None
         self._t0 = self._t = clock()
@@ -103,6 +105,12 @@ class CpuAccounting:
                 load = self._load()
                 if load is not None:
                     self._max_load = load if self._max_load is None else max(self._max_load, load)
+
+    def close(self) -> None:
+        """Close the /proc files held open (the run has ended)."""
+        self.files.close()
+        if self.tree.reader is not None:
+            self.tree.reader.files.close()
 
     def tree_cpu_s(self) -> float:
         """The tree's CPU-seconds at the latest update (the CPU estimate reads this, so the tree

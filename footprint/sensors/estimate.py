@@ -25,7 +25,6 @@ says about CPUs and processes is read by :mod:`footprint.sensors.procfs`.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import threading
 import time
@@ -39,6 +38,7 @@ from footprint.sensors.base import DeviceInfo, Reading, Sensor, SourceStatus
 from footprint.sensors.cpu_models import cores_in_model_name, lookup_tdp, read_cpuinfo
 from footprint.sensors.procfs import (
     ProcessTreeCpu,
+    ProcFiles,
     _root_process,
     available_cpus,
     busy_cpu_s,
@@ -389,9 +389,10 @@ class TreeMemory:
     resident set size scaled by the latest PSS/RSS ratio.
 
     Reading PSS (``smaps_rollup``) walks every page table: ~0.2 ms for a small process, ~7 ms
-    with PyTorch loaded. It is read on the sampler thread only, at most once per
-    ``min_pss_interval_s`` and never more than 0.2 % of the time it has taken; every other read
-    costs one ``statm`` per process.
+    with PyTorch loaded. It is read on the sampler thread only, the first time
+    ``min_pss_interval_s`` after the start, then at most once per ``min_pss_interval_s`` and
+    never more than 0.1 % of the time; every other read costs one ``statm`` per process (held
+    open). Until the first PSS read, the tree is charged its RSS.
     """
 
     BASIS = "proportional set size (PSS) of the process tree"
@@ -405,20 +406,23 @@ class TreeMemory:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pids, self._root, self._clock = pids, proc_root, clock
+        self._files = ProcFiles()
         self._min_interval_s = min_pss_interval_s
         self._ratio = 1.0
-        self._next_pss = -math.inf
+        # the first PSS read 5 s in: a short run is charged its RSS rather than pay for it
+        self._next_pss = clock() + min_pss_interval_s
 
     def __call__(self) -> float:
         pids = self._pids()
-        rss = tree_memory_bytes(pids, self._root, pss=False)
+        rss = tree_memory_bytes(pids, self._root, pss=False, files=self._files)
+        self._files.keep_only({f"{self._root}/{p}/" for p in pids})
         now = self._clock()
         # PSS on the sampler thread only: a phase boundary in the user's loop never waits for it
         if now >= self._next_pss and threading.current_thread().name == "footprint-sampler":
             t0 = time.perf_counter()
             pss = tree_memory_bytes(pids, self._root, pss=True)
             cost_s = time.perf_counter() - t0
-            self._next_pss = now + max(self._min_interval_s, cost_s * 500)
+            self._next_pss = now + max(self._min_interval_s, cost_s * 1000)
             if rss > 0 and pss > 0:
                 self._ratio = min(1.0, pss / rss)
         return rss * self._ratio

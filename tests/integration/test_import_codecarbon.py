@@ -246,7 +246,10 @@ def test_unknown_codecarbon_location_is_a_note(tmp_path):
                for n in rec.notes)  # fmt: skip
 
 
-SUB = "timestamp,duration,emissions,energy_consumed,cpu_energy,ram_energy,country_iso_code,region,pue\n"
+SUB = (
+    "timestamp,duration,emissions,energy_consumed,cpu_energy,ram_energy,country_iso_code,"
+    "region,pue\n"
+)
 
 
 def test_the_sub_region_is_kept_when_the_tables_have_it(tmp_path, capsys):
