@@ -643,7 +643,9 @@ def _warm_up_record_model() -> None:
 
         host_facts([])
         _process_create_time()
-        for part in (model.RunRecord, *(cls for cls, _ in model.RunRecord.NESTED.values())):
+        parts: list[type[model._Part]] = [model.RunRecord]
+        parts += [cls for cls, _ in model.RunRecord.NESTED.values()]
+        for part in parts:
             part._schema()
 
     warm = Sampler(load, 1e-3)

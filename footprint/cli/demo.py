@@ -237,7 +237,12 @@ def _print_board(console: Any, board: Any, title: str) -> None:
         low, high = row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
         cells = [
             str(row["rank"]) if row["unranked"] is None else row["unranked"],
-            row["variant"] + (" (contended)" if row["contended"] else ""),
+            row["variant"]
+            + (
+                f" ({row['contended']} contended left out)"
+                if row["contended"] and not row["unranked"]
+                else ""
+            ),
             str(row["n"]),
             num(row["quality"], ".3f"),
             joules(row["energy_wh_per_1k"]),

@@ -203,6 +203,22 @@ def cpu_power_model(
     )
 
 
+def cached_power_model(
+    *,
+    pid: int | None,
+    proc_root: str | os.PathLike[str] = "/proc",
+    sys_root: str | os.PathLike[str] = "/sys",
+) -> CpuPowerModel:
+    """:func:`cpu_power_model`, worked out once per process and pid (~2 ms of /proc and cgroup
+    reads that every run's start would otherwise repeat)."""
+    from footprint import runtime
+
+    key = f"cpu_power_model:{os.getpid()}:{pid}:{os.fspath(proc_root)}:{os.fspath(sys_root)}"
+    return runtime.get().cached(
+        key, lambda: cpu_power_model(pid=pid, proc_root=proc_root, sys_root=sys_root)
+    )
+
+
 def _check_mode(cpu_utilisation: str) -> None:
     if cpu_utilisation not in CPU_UTILISATION_MODES:
         raise ValueError(
@@ -259,7 +275,7 @@ class CpuEstimateSensor(Sensor):
             details["utilisation_basis"] = (
                 "machine busy time (user+nice+system+irq+softirq) / available CPUs"
             )
-        self.model = model or cpu_power_model(
+        self.model = model or cached_power_model(
             pid=pid if cpu_utilisation == "process" else None,
             proc_root=proc_root,
             sys_root=sys_root,
@@ -467,7 +483,7 @@ def discover_estimates(
         if cpu_power_w is not None:
             model = user_power_model(
                 cpu_power_w,
-                cpu_power_model(
+                cached_power_model(
                     pid=pid if process else None, proc_root=proc_root, sys_root=sys_root
                 ),
             )
