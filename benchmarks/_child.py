@@ -158,7 +158,15 @@ def mode_accuracy(cfg: dict) -> dict:
     missed = {s.device.id: s.missed_strata for s in found.sensors if hasattr(s, "missed_strata")}
     return {
         "devices": {
-            d["id"]: {"energy_j": d["energy_j"], "method": d["method"], "uncertain": d["uncertain"]}
+            # what the device measured: the whole package or GPU (the run's share, energy_j,
+            # is its attribution, which bench_attribution.py checks)
+            d["id"]: {
+                "energy_j": d["machine_energy_j"]
+                if d.get("machine_energy_j") is not None
+                else d["energy_j"],
+                "method": d["method"],
+                "uncertain": d["uncertain"],
+            }
             for d in record["devices"]
         },
         "reads": reads,

@@ -305,8 +305,6 @@ class Run:
                     self._sampler.stop()
             assert self._timeline is not None and self._probe is not None
             self._timeline.finish(self._stop)
-            if self._sensors.accounting is not None:
-                self._sensors.accounting.close()
             for s in self._probe.sensors:
                 s.stop()
             self._advance(self._stop)

@@ -140,12 +140,30 @@ def one_of(*allowed: str) -> Check:
     return check_choice
 
 
+def plain_non_negative(v: Any) -> bool:
+    """``v`` is a plain finite int or float >= 0 (the common case of :func:`non_negative`)."""
+    return (type(v) is float or type(v) is int) and 0 <= v < math.inf
+
+
+def _plain_number(v: Any) -> bool:
+    return (type(v) is float or type(v) is int) and -math.inf < v < math.inf
+
+
+# Checks whose common case can be tested without building each item's path (a record holds
+# thousands of numbers in mappings: per-device energies of every phase); a failure re-runs the
+# full check for its message.
+_FAST: dict[Any, Callable[[Any], bool]] = {}
+
+
 def mapping(values: Check) -> Callable[[Any, str], dict[str, Any]]:
     """A JSON object with string keys whose values each pass ``values`` (a fresh dict)."""
+    fast = _FAST.get(values)
 
     def check_mapping(value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise _fail(path, value, "an object")
+        if fast is not None and all(type(k) is str and fast(v) for k, v in value.items()):
+            return dict(value)
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
@@ -154,6 +172,10 @@ def mapping(values: Check) -> Callable[[Any, str], dict[str, Any]]:
         return out
 
     return check_mapping
+
+
+_FAST[non_negative] = plain_non_negative
+_FAST[number] = _plain_number
 
 
 def items(item: Callable[[Any, str], T]) -> Callable[[Any, str], tuple[T, ...]]:

@@ -210,6 +210,38 @@ class PhaseRecord(_Part):
         if self.end_s < self.start_s:
             raise RecordError(f"ends ({self.end_s}) before it starts ({self.start_s})", "end_s")
 
+    @classmethod
+    def check(cls, value: Any, path: str) -> PhaseRecord:
+        # A run may hold thousands of phases: the common, well-formed case is checked in one
+        # pass without building each field's path; anything else takes the general check
+        # (which names the bad field).
+        if type(value) is dict and value.keys() <= _PHASE_KEYS and "end_s" in value:
+            v = value
+            maps = [v.get(k, _EMPTY) for k in _PHASE_MAPS]
+            parent = v.get("parent")
+            if (
+                type(v.get("name")) is str
+                and v["name"]
+                and type(v.get("path")) is str
+                and v["path"]
+                and c.plain_non_negative(v.get("start_s"))
+                and c.plain_non_negative(v["end_s"])
+                and v["end_s"] >= v["start_s"]
+                and (parent is None or (type(parent) is int and parent >= 0))
+                and all(
+                    type(m) is dict
+                    and all(type(k) is str and c.plain_non_negative(x) for k, x in m.items())
+                    for m in maps
+                )
+            ):
+                energy, counts, own, attributed = (dict(m) for m in maps)
+                return cls(
+                    name=v["name"], path=v["path"], start_s=v["start_s"], end_s=v["end_s"],
+                    energy_j=energy, counts=counts, own_counts=own,
+                    attributed_energy_j=attributed, parent=parent,
+                )  # fmt: skip
+        return super().check(value, path)
+
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
@@ -223,6 +255,14 @@ class PhaseRecord(_Part):
     def attributed_j(self) -> float:
         """The phase's own share of the run's energy (concurrent phases divided), all devices."""
         return math.fsum(self.attributed_energy_j.values())
+
+
+_PHASE_KEYS = frozenset(
+    ("name", "path", "start_s", "end_s", "energy_j", "counts", "own_counts",
+     "attributed_energy_j", "parent")
+)  # fmt: skip
+_PHASE_MAPS = ("energy_j", "counts", "own_counts", "attributed_energy_j")
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, repr=False)

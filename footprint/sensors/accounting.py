@@ -33,8 +33,8 @@ GPU_WHOLE = "whole GPU: no other process used it during the run"
 #: Other processes using more than this fraction of the CPUs (or stealing it) make a run's
 #: figures unreliable: their load changes the run's own speed and power (docs/attribution.md).
 CONTENTION_THRESHOLD = 0.25
-#: Shorter runs are not judged: CPU times come in 10 ms ticks, so a short window is mostly noise.
-MIN_JUDGED_S = 1.0
+#: Shorter runs are not judged: CPU times come in 10 ms ticks, too coarse for a shorter window.
+MIN_JUDGED_S = 0.25
 
 
 class Share(Protocol):
@@ -70,15 +70,15 @@ class CpuAccounting:
     ) -> None:
         root = os.fspath(proc_root)
         self.tree = tree if tree is not None else ProcessTreeCpu(pid, proc_root=root)
-        self.files = ProcFiles()  # /proc/stat and /proc/loadavg, held open
+        self.files = ProcFiles.shared(f"machine:{root}")  # /proc/stat and /proc/loadavg
         self._machine = machine if machine is not None else (lambda: machine_cpu(root, self.files))
         self._load = load if load is not None else (lambda: load_avg_1m(root, self.files))
         self._clock = clock
         self._lock = threading.Lock()
         self.fraction = 1.0
         self.tree_s = self.tree.cpu_s()
-        first = machine_cpu(root) if machine is None else self._machine()  # whole: all cpuN lines
-        self.logical_cpus = logical_cpus or (first.cpus if first else 0) or os.cpu_count() or 1
+        first = self._machine()
+        self.logical_cpus = logical_cpus or (_cpu_lines(root) if machine is None else 0) or 1
         self.available = first is not None
         self._t0 = self._t = clock()
         self._m0 = self._m = first
@@ -105,12 +105,6 @@ class CpuAccounting:
                 load = self._load()
                 if load is not None:
                     self._max_load = load if self._max_load is None else max(self._max_load, load)
-
-    def close(self) -> None:
-        """Close the /proc files held open (the run has ended)."""
-        self.files.close()
-        if self.tree.reader is not None:
-            self.tree.reader.files.close()
 
     def tree_cpu_s(self) -> float:
         """The tree's CPU-seconds at the latest update (the CPU estimate reads this, so the tree
@@ -155,6 +149,17 @@ class CpuAccounting:
         out["contended"] = bool(reasons)
         out["reason"] = "; ".join(reasons) or None
         return out
+
+
+def _cpu_lines(root: str) -> int:
+    """The ``cpuN`` lines of the whole ``/proc/stat`` (logical CPUs online), once per process."""
+    from footprint import runtime
+
+    def count() -> int:
+        m = machine_cpu(root)
+        return (m.cpus if m else 0) or os.cpu_count() or 1
+
+    return runtime.get().cached(f"proc_stat_cpus:{root}", count)
 
 
 class CpuTimeShare:

@@ -422,7 +422,7 @@ class TreeMemory:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pids, self._root, self._clock = pids, proc_root, clock
-        self._files = ProcFiles()
+        self._files = ProcFiles.shared(f"memory:{proc_root}")
         self._min_interval_s = min_pss_interval_s
         self._ratio = 1.0
         # the first PSS read 5 s in: a short run is charged its RSS rather than pay for it

@@ -303,6 +303,14 @@ class ProcFiles:
                 os.close(fd)
             self._fds.clear()
 
+    @classmethod
+    def shared(cls, name: str) -> ProcFiles:
+        """This process's held-open files for ``name`` (kept in the runtime, so later runs
+        reuse them: no opening at start, no closing at stop; a forked child has its own)."""
+        from footprint import runtime
+
+        return runtime.get().cached(f"proc_files:{name}:{os.getpid()}", cls)
+
     def __del__(self) -> None:
         # No lock here: in a forked child the lock may be held by a thread that no longer
         # exists (the parent's sampler at the instant of the fork), and waiting would hang it.
@@ -346,7 +354,7 @@ class ProcTreeReader:
         import time
 
         self.pid, self.root = pid, proc_root
-        self.files = ProcFiles()
+        self.files = ProcFiles.shared(f"tree:{proc_root}:{pid}")
         self._relist_s = relist_s
         self._clock = clock or time.monotonic
         self._tids: dict[int, tuple[float, list[str]]] = {}
