@@ -89,6 +89,43 @@ def test_from_dict_names_the_bad_field(damage, field):
             {"phases": [{"name": "a", "path": "a", "start_s": 2.0, "end_s": 1.0}]},
             "phases[0].end_s",
         ),
+        # schema 2's phase fields, past the one-pass check of well-formed phases
+        (
+            {
+                "phases": [
+                    {
+                        "name": "a",
+                        "path": "a",
+                        "start_s": 0.0,
+                        "end_s": 1.0,
+                        "attributed_energy_j": {"cpu": -1.0},
+                    }
+                ]
+            },
+            "phases[0].attributed_energy_j.cpu",
+        ),
+        (
+            {
+                "phases": [
+                    {
+                        "name": "a",
+                        "path": "a",
+                        "start_s": 0.0,
+                        "end_s": 1.0,
+                        "own_counts": {"q": float("inf")},
+                    }
+                ]
+            },
+            "phases[0].own_counts.q",
+        ),
+        (
+            {"phases": [{"name": "a", "path": "a", "start_s": 0.0, "end_s": 1.0, "parent": -1}]},
+            "phases[0].parent",
+        ),
+        (
+            {"phases": [{"name": "a", "path": "a", "start_s": 0.0, "end_s": 1.0, "parent": 0}]},
+            "phases[0].parent",
+        ),
         ({"timeline": {"t_s": [0.0, 1.0], "power_w": {"cpu": [1.0, 2.0]}}}, "timeline.power_w.cpu"),
         ({"timeline": {"t_s": [0.0, float("inf")], "power_w": {}}}, "timeline.t_s"),
         ({"timeline": {"t_s": [1.0, 0.0], "power_w": {}}}, "timeline.t_s"),
