@@ -284,7 +284,7 @@ def build_costs(records: Sequence[RunRecord], inference_board: Board) -> list[di
     per_query = {
         row["variant"]: row["energy_wh_per_1k"] * J_PER_WH / 1000 for row in inference_board.rows
     }
-    unranked = {row["variant"]: row["unranked"] for row in inference_board.rows}
+    unranked = {row["variant"]: row.get("unranked") for row in inference_board.rows}
     tied = {
         row["variant"]
         for row in inference_board.rows
