@@ -439,8 +439,9 @@ class Run:
         """Share the energy since the last phase boundary among the phases open in it."""
         assert self._boundary is not None
         if self._open:
+            stretch = energies(self._boundary, snap)  # once, not once per open phase
             for ph, share in _shares(self._open).items():
-                for i, e in enumerate(energies(self._boundary, snap)):
+                for i, e in enumerate(stretch):
                     ph.attributed_j[i] += share * e
         if snap.t >= self._boundary.t:
             self._boundary = snap
