@@ -27,6 +27,7 @@ DEFAULT_SAMPLE_INTERVAL_S = 0.5
 DEFAULT_CHECKPOINT_INTERVAL_S = 60.0
 DEFAULT_MAX_TIMELINE_POINTS = 1000
 DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
+DEFAULT_GATHER_TIMEOUT_S = 10.0
 CPU_UTILISATION = ("machine", "process")
 INTENSITY_BASES = ("life-cycle", "direct")
 #: Longest interval a timer can wait (threading.TIMEOUT_MAX is ~49 days on Linux); a day is
@@ -61,6 +62,8 @@ class TrackOptions(TypedDict, total=False):
     powercap_root: str | os.PathLike[str]
     proc_root: str | os.PathLike[str]
     sensors: Sequence[Sensor] | None
+    job: str | None
+    gather_timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("powercap_root", DEFAULT_POWERCAP_ROOT, "where RAPL's powercap tree is (tests)"),
     Option("proc_root", "/proc", "where procfs is (tests)"),
     Option("sensors", None, "your own Sensor objects instead of probing (e.g. a smart plug)"),
+    Option("job", None, "join the job of this name (default $FOOTPRINT_JOB, else the launcher's)"),
+    Option(
+        "gather_timeout_s",
+        DEFAULT_GATHER_TIMEOUT_S,
+        "global rank 0 waits this long at its end for the other ranks' parts",
+    ),
 )
 
 NAMES: tuple[str, ...] = tuple(o.name for o in OPTIONS)
@@ -156,6 +165,8 @@ class RunConfig:
     powercap_root: str | os.PathLike[str]
     proc_root: str | os.PathLike[str]
     sensors: tuple[Sensor, ...] | None
+    job: str | None = None
+    gather_timeout_s: float = DEFAULT_GATHER_TIMEOUT_S
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def named(self, name: str) -> RunConfig:
@@ -229,6 +240,12 @@ def resolve(
             raise ValueError(f"{key} must be True or False, got {o[key]!r}")
     for key in ("task", "model", "variant"):
         _optional_text(key, o[key])
+    job = _optional_text("job", o["job"])
+    if job is not None and not job.strip():
+        raise ValueError("job must name the job (any non-empty text), got an empty string")
+    gather = o["gather_timeout_s"]
+    if isinstance(gather, bool) or not isinstance(gather, (int, float)) or not 0 <= gather <= 3600:
+        raise ValueError(f"gather_timeout_s must be seconds from 0 to 3600, got {gather!r}")
     tags: dict[str, str] = {}
     for k, v in (o["tags"] or {}).items():
         if not isinstance(k, str):
@@ -275,5 +292,7 @@ def resolve(
         powercap_root=o["powercap_root"],
         proc_root=o["proc_root"],
         sensors=tuple(o["sensors"]) if o["sensors"] is not None else None,
+        job=job,
+        gather_timeout_s=float(gather),
         clock=clock or time.monotonic,
     )

@@ -33,6 +33,8 @@ from footprint.store import Store, process_create_time
 from footprint.units import J_PER_KWH
 
 if TYPE_CHECKING:
+    from footprint.jobs.identity import Membership
+    from footprint.jobs.member import JobPart
     from footprint.listeners import RunListener
     from footprint.options import RunConfig
     from footprint.record.model import RunRecord
@@ -158,6 +160,7 @@ class Run:
         self._checkpoint_failed = False
         self._listeners: list[RunListener] = list(runtime.get().listeners)
         self._invalid_counts: set[str] = set()
+        self._job: JobPart | None = None
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -199,9 +202,23 @@ class Run:
         from footprint.sensors.probe import Probe, probe
 
         cfg = self.config
+        member = _membership(cfg)
+        if member is not None and member.wrapper is not None:
+            self._store = Store(member.wrapper.store)  # the job's parts stay together
         if cfg.save:
             self._store.ensure_writable()
-        accounting = _accounting(cfg.proc_root, cfg.clock)
+        if member is not None:
+            from footprint.jobs.member import JobPart
+
+            self._job = JobPart(member, self.name, self._store)
+            if not self._job.measurer:
+                self._begin_without_devices()
+                return
+        root = self._job.m.tree_root if self._job is not None else os.getpid()
+        accounting = _accounting(cfg.proc_root, cfg.clock, root)
+        gpus = cfg.gpus
+        if gpus is None and self._job is not None and self._job.m.gpus is not None:
+            gpus = self._job.m.gpus
         if cfg.sensors is not None:
             found = Probe(
                 list(cfg.sensors),
@@ -209,7 +226,7 @@ class Run:
             )
         else:
             found = probe(
-                gpus=cfg.gpus,
+                gpus=gpus,
                 powercap_root=cfg.powercap_root,
                 cpu_utilisation=cfg.cpu_utilisation,
                 pid=os.getpid(),
@@ -247,6 +264,37 @@ class Run:
         _warm_up_record_model()
         self._notify("on_start")
 
+    def _begin_without_devices(self) -> None:
+        """A job's member that is not its node's measurer: no device is probed or read and no
+        sampler thread started; the run keeps its phases, counts and metrics for the job."""
+        from footprint.sensors.base import SourceStatus
+        from footprint.sensors.probe import Probe
+
+        cfg = self.config
+        assert self._job is not None
+        node = self._job.m.node
+        self._probe = Probe(
+            [], [SourceStatus("job", True, f"devices read by node {node}'s measurer, not here")]
+        )
+        self._sensors = SensorSet([], clock=cfg.clock)
+        self._wall_start = time.time()
+        self._start = self._boundary = self._sensors.read()
+        self._timeline = Timeline(
+            self._start, resolution_s=cfg.sample_interval_s, max_buckets=cfg.max_timeline_points
+        )
+        self._notify("on_start")
+
+    @property
+    def store_path(self) -> os.PathLike[str]:
+        """The store directory this run's record is saved in."""
+        return self._store.path
+
+    @property
+    def job_id(self) -> str | None:
+        """The id of the job of many processes this run is part of (None: a run of its own,
+        or a job whose key is agreed at the end); the store shows the job under this id."""
+        return self._job.id if self._job is not None else None
+
     def _tick(self) -> None:
         if self.status != "running" or self._sensors is None or self._timeline is None:
             return  # a tick that raced with the run's end
@@ -271,6 +319,8 @@ class Run:
     def _checkpoint(self, snap: Snapshot) -> None:
         if not self._mine:
             return
+        if self._job is not None and self._job.resolve(final=False) is None:
+            return  # the job's key is not agreed yet: a part needs it to be filed
         record = self._build(snap, status="running", heartbeat=True)
         try:
             with self._save_lock:  # never after the final record
@@ -310,13 +360,30 @@ class Run:
             self._advance(self._stop)
             for ph in list(self._open):  # phases left open (an exception, another task) end here
                 self._close(ph, self._stop)
+            if self._job is not None:
+                self._job.resolve(final=True)
             try:
                 self._record = self._build(self._stop, status=status)
             except Exception as exc:  # whatever went wrong, the run's totals are kept
                 self._record = self._salvage(status, exc)
             if self.config.save:
                 self._save_final()
+        if self._job is not None:
+            self._finish_job()
         self._notify("on_end", self._record)
+
+    def _finish_job(self) -> None:
+        """After the part is saved: tell a wrapper, and gather the other ranks' parts on global
+        rank 0 (outside the critical section: it may wait for them)."""
+        assert self._job is not None
+        try:
+            if self.config.save and self._record is not None and self.path is not None:
+                note = self._job.after_save(self._record, self._store, self.config.gather_timeout_s)
+                if note is not None:
+                    self._record = self._record.replace(notes=[*self._record.notes, note])
+                    self._save_final()
+        finally:
+            self._job.release()
 
     def _salvage(self, status: str, exc: Exception) -> RunRecord:
         """A record with the run's identity and energy totals only, when the full record cannot
@@ -585,6 +652,7 @@ class Run:
                 tags=self.tags,
                 notes=[
                     *self.notes,
+                    *(self._job.notes if self._job is not None else ()),
                     *self._sensors.fault_notes(),
                     *self._probe.notes,
                     *self._carbon.notes,
@@ -594,6 +662,7 @@ class Run:
                 heartbeat=heartbeat,
                 shares=self._sensors.shares,
                 contention=self._contention(),
+                job=self._job.fields() if self._job is not None else None,
             )
 
     def _contention(self) -> dict[str, Any] | None:
@@ -610,17 +679,26 @@ class Run:
         )
 
 
+def _membership(cfg: RunConfig) -> Membership | None:
+    """The job this run belongs to, if any (docs/distributed.md)."""
+    from footprint.jobs.identity import detect
+
+    return detect(cfg.job)
+
+
 def _accounting(
-    proc_root: str | os.PathLike[str], clock: Callable[[], float]
+    proc_root: str | os.PathLike[str], clock: Callable[[], float], pid: int
 ) -> CpuAccounting | None:
-    """The run's CPU accounting (its process tree against the machine), where /proc has it."""
+    """The run's CPU accounting (the process tree of ``pid`` against the machine), where /proc
+    has it. For a job's measurer, ``pid`` is the launcher process whose tree holds every rank of
+    the node."""
     from footprint.sensors.accounting import CpuAccounting
     from footprint.sensors.procfs import machine_cpu
 
     if machine_cpu(proc_root) is None:  # no procfs (macOS): no shares, no contention figures
         return None
     try:
-        return CpuAccounting(os.getpid(), proc_root=proc_root, clock=clock)
+        return CpuAccounting(pid, proc_root=proc_root, clock=clock)
     except Exception:  # never fail a run's start for it
         return None
 

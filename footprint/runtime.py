@@ -43,6 +43,8 @@ class Runtime:
         #: keys of warnings already given in this process (each is given once)
         self.warned: set[tuple] = set()
         self.listeners: list[RunListener] = []
+        #: runs of each (job launcher ids, run name) begun in this process: which one is which
+        self.job_runs: dict[tuple[str, str], int] = {}
         #: read-only tables loaded from package data (kept across forks: they never change)
         self.data: dict[str, Any] = dict(data or {})
 

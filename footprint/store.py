@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "footprint-runs"
 ENV_VAR = "FOOTPRINT_DIR"
 _SUFFIX = ".json"
+#: ``<store>/jobs/<job id>/<run id>.json``: the parts of a job of many processes
+JOBS_DIR = "jobs"
+#: ``<store>/jobs/by-wrapper/<run id>``: the job a wrapping ``footprint run``'s command joined
+BY_WRAPPER = "by-wrapper"
 
 
 def default_store_path() -> Path:
@@ -85,8 +89,13 @@ class Store:
             )
         return self.path / f"{run_id}{_SUFFIX}"
 
+    def part_file(self, job_id: str, run_id: str) -> Path:
+        """``<store>/jobs/<job id>/<run id>.json`` (both checked like :meth:`file_for`)."""
+        return self.file_for(job_id).with_suffix("") / self.file_for(run_id).name
+
     def save(self, record: RunRecord) -> Path:
-        """Write ``record`` atomically to ``<store>/<id>.json`` and return the path."""
+        """Write ``record`` atomically to ``<store>/<id>.json`` (a job's part: to
+        ``<store>/jobs/<job id>/<id>.json``) and return the path."""
         from footprint.record.model import RunRecord
 
         if not isinstance(record, RunRecord):
@@ -94,10 +103,49 @@ class Store:
                 f"Store.save takes a RunRecord, got {type(record).__name__}: build one with "
                 "footprint.record.new_record(...) or RunRecord.from_dict(...)"
             )
-        target = self.file_for(record.id)
-        self.path.mkdir(parents=True, exist_ok=True)
+        if record.job is not None and record.job.role == "job":
+            raise StoreError(
+                f"record {record.id} is a job assembled from its parts: the store keeps the "
+                "parts (save each part, or change them and let the job be built again)"
+            )
+        if record.is_part:
+            assert record.job is not None
+            target = self.jobs_path / record.job.id / f"{record.id}{_SUFFIX}"
+            self.file_for(record.job.id)  # checks the id before it names a directory
+            self.file_for(record.id)
+        else:
+            target = self.file_for(record.id)
+        target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, record.to_json())
         return target
+
+    def remove(self, run_id: str) -> None:
+        """Delete the plain record ``<store>/<run id>.json`` if it is there."""
+        try:
+            self.file_for(run_id).unlink()
+        except FileNotFoundError:
+            pass
+
+    @property
+    def jobs_path(self) -> Path:
+        return self.path / JOBS_DIR
+
+    def mark_wrapped(self, wrapper_id: str, job_id: str) -> None:
+        """Say that the command of the ``footprint run`` ``wrapper_id`` is in job ``job_id``."""
+        target = self.jobs_path / BY_WRAPPER / self.file_for(wrapper_id).stem
+        self.file_for(job_id)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, job_id)
+
+    def wrapped_job(self, wrapper_id: str) -> str | None:
+        """The job the command of the ``footprint run`` ``wrapper_id`` joined, if any."""
+        try:
+            text = (self.jobs_path / BY_WRAPPER / self.file_for(wrapper_id).stem).read_text()
+        except OSError:
+            return None
+        return text.strip() if is_run_id(text.strip()) else None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -133,20 +181,73 @@ class Store:
             return None
         return resolve_stale(record)
 
-    def records(self) -> list[RunRecord]:
-        """Every readable record, newest first."""
-        out = [r for r in map(self._load, self._files()) if r is not None]
+    def _job_ids(self) -> list[str]:
+        if not self.jobs_path.is_dir():
+            return []
+        return sorted(p.name for p in self.jobs_path.iterdir() if is_run_id(p.name) and p.is_dir())
+
+    def parts(self, job_id: str) -> list[RunRecord]:
+        """The readable parts of job ``job_id``, oldest first."""
+        folder = self.jobs_path / job_id
+        if not is_run_id(job_id) or not folder.is_dir():
+            return []
+        found = []
+        for p in folder.iterdir():
+            if p.suffix != _SUFFIX or p.name.startswith("."):
+                continue
+            if not is_run_id(p.stem):
+                _skip(p, "its name is not <run id>.json (32 lowercase hexadecimal characters)")
+                continue
+            record = self._load(p)
+            if record is None:
+                continue
+            if not record.is_part or record.job is None or record.job.id != job_id:
+                _skip(p, f"it is not a part of job {job_id}")
+                continue
+            found.append(record)
+        found.sort(key=lambda r: r.started)
+        return found
+
+    def job(self, job_id: str) -> RunRecord | None:
+        """Job ``job_id`` built from its parts (None: no readable part)."""
+        from footprint.jobs.assemble import assemble_job
+
+        parts = self.parts(job_id)
+        if not parts:
+            return None
+        try:
+            return assemble_job(parts)
+        except Exception as exc:  # a bug must not hide the rest of the store
+            _skip(self.jobs_path / job_id, f"its parts could not be combined ({exc})")
+            return None
+
+    def records(self, parts: bool = False) -> list[RunRecord]:
+        """Every readable record, newest first: each job of many processes once, built from its
+        parts (with ``parts``, the parts as well)."""
+        jobs = self._job_ids()
+        out = [r for r in map(self._load, self._files()) if r is not None and r.id not in jobs]
+        for job_id in jobs:
+            job = self.job(job_id)
+            if job is not None:
+                out.append(job)
+            if parts:
+                out.extend(self.parts(job_id))
         out.sort(key=lambda r: r.started, reverse=True)
         return out
 
-    def ids(self) -> list[str]:
-        return sorted(p.stem for p in self._files())
+    def ids(self, parts: bool = False) -> list[str]:
+        """Run and job ids (with ``parts``, the parts' run ids too)."""
+        ids = {p.stem for p in self._files()} | set(self._job_ids())
+        if parts:
+            for job_id in self._job_ids():
+                ids.update(p.stem for p in (self.jobs_path / job_id).glob(f"*{_SUFFIX}"))
+        return sorted(i for i in ids if is_run_id(i))
 
     def resolve_id(self, id_or_prefix: str) -> str:
         """The one run id that starts with ``id_or_prefix``; RunNotFoundError otherwise."""
         if not id_or_prefix:
             raise RunNotFoundError("empty run id: give a run id or a unique prefix of one")
-        ids = self.ids()
+        ids = self.ids(parts=True)
         if id_or_prefix in ids:
             return id_or_prefix
         matches = [i for i in ids if i.startswith(id_or_prefix)]
@@ -165,9 +266,20 @@ class Store:
         return matches[0]
 
     def get(self, id_or_prefix: str) -> RunRecord:
-        """The record whose id is or starts with ``id_or_prefix``."""
+        """The record whose id is or starts with ``id_or_prefix``: a run, a job (built from its
+        parts) or one part of a job."""
         run_id = self.resolve_id(id_or_prefix)
-        record = self._load(self.file_for(run_id))
+        record: RunRecord | None = None
+        if (self.jobs_path / run_id).is_dir():
+            record = self.job(run_id)
+        elif self.file_for(run_id).exists():
+            record = self._load(self.file_for(run_id))
+        else:
+            for job_id in self._job_ids():
+                part = self.jobs_path / job_id / f"{run_id}{_SUFFIX}"
+                if part.exists():
+                    record = self._load(part)
+                    break
         if record is None:
             raise RunNotFoundError(f"run {run_id!r} exists but its file cannot be read")
         return record

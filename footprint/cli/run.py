@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -17,9 +18,9 @@ import typer
 from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_kwh, literal
 
 
-def summary_line(run) -> str:
+def summary_line(run, rec=None, where: str | None = None) -> str:
     """The one line printed after a run: what, how much, how it was known, where it is."""
-    rec = run.record
+    rec = rec or run.record
     measured = [d.id for d in rec.devices if d.measured]
     estimated = [d.id for d in rec.devices if not d.measured]
     how = "; ".join(
@@ -36,7 +37,8 @@ def summary_line(run) -> str:
             carbon += f" ({rec.region}, {rec.carbon_intensity_g_per_kwh or 0:.0f} g/kWh)"
     else:
         carbon = "CO2e not computed (no --region or --carbon-intensity)"
-    where = f"saved as {rec.id[:8]} in {run.path.parent}" if run.path else "not saved"
+    if where is None:
+        where = f"saved as {rec.id[:8]} in {run.path.parent}" if run.path else "not saved"
     return (
         f"footprint: {rec.name!r} {rec.status} in {fmt_duration(rec.duration_s)}: "
         f"{fmt_kwh(rec.energy_kwh)} ({how or 'no devices'}), {carbon}; {where}"
@@ -167,8 +169,14 @@ def register(app: typer.Typer) -> None:
         )
         got: list[int] = []
         with _held_signals() as waited, tracker as run:
+            env = None
+            if run.job_id is None:  # trackers in the command join this run's job
+                from footprint.jobs.identity import ENV_PARENT
+
+                parent = {"run": run.id, "pid": os.getpid(), "store": str(run.store_path)}
+                env = {**os.environ, ENV_PARENT: json.dumps(parent)}
             try:
-                proc = subprocess.Popen(cmd, preexec_fn=_unblock(waited))
+                proc = subprocess.Popen(cmd, preexec_fn=_unblock(waited), env=env)
             except OSError as exc:
                 # as a shell would: 127 for a command that is not there, 126 for one that
                 # cannot be run; one line, and the run is recorded as failed
@@ -186,5 +194,16 @@ def register(app: typer.Typer) -> None:
                 run.interrupt(f"command ended by signal ({why}exit {rc}): {shlex.join(cmd)}")
             elif rc != 0:
                 run.fail(f"command exited with {rc}: {shlex.join(cmd)}")
-        print(literal(summary_line(run)), file=sys.stderr)
+        job = None
+        if run.job_id is None and run.path is not None:
+            from footprint.jobs.member import adopt
+            from footprint.store import Store
+
+            job = adopt(run.id, run.record, Store(run.store_path))
+        if job is not None and job.job is not None:
+            n = job.job.parts
+            where = f"saved as job {job.id[:8]} ({n} parts) in {run.store_path}"
+            print(literal(summary_line(run, job, where)), file=sys.stderr)
+        else:
+            print(literal(summary_line(run)), file=sys.stderr)
         return 128 - rc if rc < 0 else rc

@@ -69,6 +69,7 @@ def assemble(
     heartbeat: bool = False,
     shares: Sequence[Share | None] | None = None,
     contention: Mapping[str, Any] | None = None,
+    job: Mapping[str, Any] | None = None,
 ) -> RunRecord:
     """The record of a run at snapshot ``now`` (a checkpoint with ``heartbeat``, else final)."""
     from footprint import carbon as carbon_model
@@ -166,6 +167,8 @@ def assemble(
         record["machine_energy_kwh"] = sum(machine_j) / J_PER_KWH
     if contention is not None:
         record["contention"] = dict(contention)
+    if job is not None:
+        record["job"] = dict(job)
     if heartbeat:
         record["heartbeat_at"] = datetime.now(timezone.utc).isoformat()
     record.update(carbon_model.emissions_for(record, carbon))

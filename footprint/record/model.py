@@ -403,6 +403,109 @@ class ContentionRecord(_Part):
     }
 
 
+JOB_ROLES = ("part", "job")
+
+
+@dataclass(frozen=True, repr=False)
+class JobRankRecord(_Part):
+    """One process of a job (a rank, a wrapped command's tracker, a wrapper) and how it ended."""
+
+    run_id: str
+    node: str
+    rank: int | None = None
+    local_rank: int | None = None
+    pid: int | None = None
+    status: str = "completed"
+    measurer: bool = False
+    error: str | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "run_id": c.run_id,
+        "node": c.text,
+        "rank": c.optional(c.index),
+        "local_rank": c.optional(c.index),
+        "pid": c.optional(c.whole),
+        "status": c.one_of(*STATUSES),
+        "measurer": c.flag,
+        "error": c.optional(c.text),
+    }
+
+
+@dataclass(frozen=True, repr=False)
+class JobNodeRecord(_Part):
+    """One node of a job: what its measurer read (device ids as in the job's ``devices``)."""
+
+    node: str
+    status: str = "completed"
+    energy_kwh: float = 0.0
+    machine_energy_kwh: float | None = None
+    emissions_kg: float | None = None
+    devices: tuple[str, ...] = ()
+    ranks: tuple[int, ...] = ()
+    measurer: str | None = None
+    hostname: str | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "node": c.text,
+        "status": c.one_of(*STATUSES),
+        "energy_kwh": c.non_negative,
+        "machine_energy_kwh": c.optional(c.non_negative),
+        "emissions_kg": c.optional(c.non_negative),
+        "devices": c.items(c.name),
+        "ranks": c.items(c.index),
+        "measurer": c.optional(c.run_id),
+        "hostname": c.optional(c.text),
+    }
+
+
+@dataclass(frozen=True, repr=False)
+class JobRecord(_Part):
+    """A record's place in a job of many processes (docs/distributed.md).
+
+    On a *part* (``role="part"``, what one process saved) it says which process wrote it:
+    ``rank``, ``local_rank``, ``node``, whether it read the node's devices (``measurer``) and
+    the wrapping ``footprint run`` (``wrapper``). On the *job* (``role="job"``, assembled from
+    its parts) it lists the ``nodes`` and ``ranks`` that took part and the ranks that left no
+    part (``missing_ranks``).
+    """
+
+    id: str
+    launcher: str
+    role: str = "part"
+    key: str | None = None
+    world_size: int | None = None
+    rank: int | None = None
+    local_rank: int | None = None
+    node: str | None = None
+    measurer: bool = False
+    wrapper: str | None = None
+    nodes: tuple[JobNodeRecord, ...] = ()
+    ranks: tuple[JobRankRecord, ...] = ()
+    missing_ranks: tuple[int, ...] = ()
+    parts: int = 0
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "id": c.run_id,
+        "launcher": c.name,
+        "role": c.one_of(*JOB_ROLES),
+        "key": c.optional(c.text),
+        "world_size": c.optional(c.whole),
+        "rank": c.optional(c.index),
+        "local_rank": c.optional(c.index),
+        "node": c.optional(c.text),
+        "measurer": c.flag,
+        "wrapper": c.optional(c.run_id),
+        "nodes": c.items(JobNodeRecord.check),
+        "ranks": c.items(JobRankRecord.check),
+        "missing_ranks": c.items(c.index),
+        "parts": c.index,
+    }
+    NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {
+        "nodes": (JobNodeRecord, True),
+        "ranks": (JobRankRecord, True),
+    }
+
+
 def _hourly(value: Any, path: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -522,6 +625,8 @@ class RunRecord(_Part):
     #: every device's whole-device energy summed (None: the same as ``energy_kwh``)
     machine_energy_kwh: float | None = None
     contention: ContentionRecord | None = None
+    #: the record's place in a job of many processes (None: a run of one process)
+    job: JobRecord | None = None
 
     CHECKS: ClassVar[dict[str, Check]] = {
         "id": c.run_id,
@@ -561,10 +666,12 @@ class RunRecord(_Part):
         "imported_from": c.optional(c.json_object),
         "machine_energy_kwh": c.optional(c.non_negative),
         "contention": c.optional(ContentionRecord.check),
+        "job": c.optional(JobRecord.check),
     }
     NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {
         "carbon": (CarbonRecord, False),
         "contention": (ContentionRecord, False),
+        "job": (JobRecord, False),
         "devices": (DeviceRecord, True),
         "phases": (PhaseRecord, True),
         "timeline": (TimelineRecord, False),
@@ -638,6 +745,11 @@ class RunRecord(_Part):
     def device_energy_j(self, kind: str | None = None) -> float:
         """Total energy of the devices (of one ``kind``), in joules."""
         return math.fsum(d.energy_j for d in self.devices if kind is None or d.kind == kind)
+
+    @property
+    def is_part(self) -> bool:
+        """True for one process's part of a job (the store shows the job built from them)."""
+        return self.job is not None and self.job.role == "part"
 
     @property
     def contended(self) -> bool:

@@ -25,6 +25,7 @@ fake_nvml.c's header):
 - ``FAKE_NVML_PROCS``: ``gpu:pid:sm,...`` compute processes and their constant SM utilisation
   (pid ``self``: the calling process), for nvmlDeviceGetComputeRunningProcesses_v3 and
   nvmlDeviceGetProcessUtilization.
+- ``FAKE_NVML_INIT_LOG``: append the pid of each process whose nvmlInit succeeded.
 - ``FAKE_NVML_LOG``: append ``"<energy|power> <monotonic s> <gpu> <mJ|mW>"`` per call
   (``energy-error``/``power-error`` with the code for failed calls).
 - ``FAKE_NVML_T0``, ``FAKE_NVML_IDLE_W``, ``FAKE_NVML_IDLE_S``, ``FAKE_NVML_HIGH_W``,
@@ -153,6 +154,8 @@ class FakeNvml:
     counter_gpus: Sequence[int] | None = None  # None: every GPU has the energy counter
     scales: Sequence[float] = ()  # per-GPU multipliers of the program; missing ones are 1
     log_path: Path | None = None
+    #: FAKE_NVML_INIT_LOG: one line with the pid of each process that initialised NVML
+    init_log_path: Path | None = None
     fail_file: Path | None = None
     fail_code: int = 15
     init_error: int = 0
@@ -192,8 +195,16 @@ class FakeNvml:
             FAKE_NVML_LOW_S=repr(p.low_s),
             FAKE_NVML_SCALES=",".join(repr(self.scale(i)) for i in range(self.gpu_count)),
         )
-        for key in ("FAKE_NVML_LOG", "FAKE_NVML_FAIL_FILE", "FAKE_NVML_UUIDS", "FAKE_NVML_PROCS"):
+        for key in (
+            "FAKE_NVML_LOG",
+            "FAKE_NVML_FAIL_FILE",
+            "FAKE_NVML_UUIDS",
+            "FAKE_NVML_PROCS",
+            "FAKE_NVML_INIT_LOG",
+        ):
             env.pop(key, None)
+        if self.init_log_path is not None:
+            env["FAKE_NVML_INIT_LOG"] = os.fspath(self.init_log_path)
         if self.processes:
             env["FAKE_NVML_PROCS"] = ",".join(f"{g}:{p}:{sm}" for g, p, sm in self.processes)
         if self.log_path is not None:

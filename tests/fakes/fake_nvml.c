@@ -21,6 +21,8 @@
  *                             "<energy|power> <CLOCK_MONOTONIC seconds> <gpu index> <value>"
  *                           value in mJ (energy) or mW (power); the time is the instant the value
  *                           was computed for. Failed calls log "<kind>-error <t> <gpu> <code>".
+ *   FAKE_NVML_INIT_LOG      append "<pid>" per successful nvmlInit* call: which processes
+ *                           probed the GPUs
  *
  * The power program (the same for every GPU, times FAKE_NVML_SCALES), a pure function of
  * CLOCK_MONOTONIC (Python's time.monotonic() on Linux), t = now - FAKE_NVML_T0:
@@ -279,6 +281,16 @@ nvmlReturn_t nvmlInitWithFlags(unsigned int flags) {
     load_config();
     if (init_error) return init_error;
     __atomic_add_fetch(&init_count, 1, __ATOMIC_SEQ_CST);
+    const char *init_log = getenv("FAKE_NVML_INIT_LOG");
+    if (init_log && *init_log) {
+        int fd = open(init_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            char line[32];
+            int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
+            if (n > 0) (void)!write(fd, line, (size_t)n);
+            close(fd);
+        }
+    }
     return NVML_SUCCESS;
 }
 

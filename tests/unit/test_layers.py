@@ -35,6 +35,16 @@ FORBIDDEN = {
     "footprint.attribution": (*HIGHER, "footprint.store", "footprint.run"),
     "footprint.ranking": (*HIGHER, "footprint.run", "footprint.tracker", "footprint.sensors"),
     "footprint.frames": (*HIGHER, "footprint.run", "footprint.tracker"),
+    # who measures and how parts meet: below the run, above the record and the store
+    "footprint.jobs": (
+        *HIGHER,
+        "footprint.run",
+        "footprint.tracker",
+        "footprint.sensors",
+        "footprint.sampler",
+        "footprint.ranking",
+        "footprint.frames",
+    ),
 }
 
 

@@ -1,0 +1,236 @@
+"""Jobs of many processes, with real torch.distributed (gloo, CPU) under real torchrun, Slurm-like
+environments and ``footprint run`` around a launcher: one job record, each device once
+(docs/distributed.md). Hardware is simulated: the fake NVML (its init log says which processes
+probed the GPUs) and powercap trees advanced in real time by the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from fakes import FakeNvml, FakeNvmlBuildError, PowerProgram, build_fake_nvml, read_log
+from fakes.powercap import FakePowercap, constant
+
+from footprint.store import Store
+
+pytestmark = pytest.mark.slow
+
+pytest.importorskip("torch.distributed")
+
+REPO = Path(__file__).resolve().parents[2]
+
+TRAIN = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import torch
+    import torch.distributed as dist
+    import footprint
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    with footprint.track(
+        "ddp-train", store=os.environ["TEST_STORE"], powercap_root=os.environ["TEST_POWERCAP"],
+        sample_interval_s=0.05, carbon_intensity=100.0, task="toy", model="mlp",
+    ) as run:
+        with run.phase("epoch"):
+            t = torch.ones(4)
+            dist.all_reduce(t)
+            run.count(samples=10 * (rank + 1))
+            time.sleep(float(os.environ.get("TEST_EPOCH_S", "0.6")))
+            if os.environ.get("TEST_KILL_RANK") == str(rank):
+                os.kill(os.getpid(), signal.SIGKILL)
+            deadline = time.monotonic() + float(os.environ.get("TEST_HANG_S", "0"))
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+        run.log(accuracy=0.5 + rank)
+    if os.environ.get("TEST_KILL_RANK") is None:
+        dist.destroy_process_group()
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def hardware(tmp_path):
+    try:
+        lib_dir = build_fake_nvml(tmp_path / "lib")
+    except FakeNvmlBuildError as exc:
+        pytest.skip(str(exc))
+    return lib_dir
+
+
+def _node(tmp_path: Path, name: str, lib_dir: Path, *, gpus: int, scale: float, cpu_w: float):
+    fake = FakeNvml(
+        program=PowerProgram(t0_s=time.monotonic(), idle_s=0.3),
+        gpu_count=gpus,
+        scales=[scale] * gpus,
+        log_path=tmp_path / f"{name}-nvml.log",
+        init_log_path=tmp_path / f"{name}-nvml-inits.log",
+    )
+    pc = FakePowercap(
+        tmp_path / f"{name}-sys", packages=1, psys=False, power={"intel-rapl:0": constant(cpu_w)}
+    )
+    return fake, pc
+
+
+def _torchrun(nproc: int, port: int, extra: list[str] | None = None) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *(extra or ["--nnodes", "1", "--node-rank", "0"]),
+        "--nproc-per-node",
+        str(nproc),
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+    ]
+
+
+def _env(fake: FakeNvml, lib_dir: Path, pc: FakePowercap, store: Path, **more: str) -> dict:
+    env = fake.env(lib_dir)
+    env.update(
+        GLOO_SOCKET_IFNAME="lo",
+        OMP_NUM_THREADS="1",
+        TEST_STORE=str(store),
+        TEST_POWERCAP=str(pc.root),
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
+        **more,
+    )
+    for key in list(env):
+        if key.startswith(("RANK", "LOCAL_RANK", "SLURM_", "FOOTPRINT_", "TORCHELASTIC")):
+            env.pop(key)
+    return env
+
+
+def _script(tmp_path: Path) -> Path:
+    path = tmp_path / "train.py"
+    path.write_text(TRAIN)
+    return path
+
+
+def _gpu_exact(log: Path, gpu: int, scale: float, program: PowerProgram, part) -> float:
+    calls = [c for c in read_log(log) if c.gpu == gpu and c.kind == "energy"]
+    # calls[0]: discovery's read; calls[1]: the run's start read; the last: its stop read
+    return program.energy_j(calls[1].t_s, calls[-1].t_s, scale=scale)
+
+
+def _inits(path: Path) -> set[int]:
+    return {int(x) for x in path.read_text().split()} if path.exists() else set()
+
+
+def test_torchrun_two_ranks_make_one_job_with_each_device_once(tmp_path, hardware):
+    fake, pc = _node(tmp_path, "a", hardware, gpus=4, scale=1.0, cpu_w=40.0)
+    store = tmp_path / "store"
+    cmd = [*_torchrun(2, _free_port()), str(_script(tmp_path))]
+    with pc.realtime():
+        proc = subprocess.run(
+            cmd, env=_env(fake, hardware, pc, store), capture_output=True, text=True, timeout=120
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = Store(store)
+    records = st.records()
+    assert len(records) == 1, [r.name for r in records]  # one job, not one run per rank
+    job = records[0]
+    assert job.job is not None and job.job.role == "job" and job.job.launcher == "torchrun"
+    assert job.job.world_size == 2 and job.job.parts == 2 and job.job.missing_ranks == ()
+    assert job.status == "completed" and job.name == "ddp-train" and job.task == "toy"
+    ids = [d.id for d in job.devices]
+    assert sorted(ids) == ["cpu:0", "dram:0", "gpu:0", "gpu:1", "gpu:2", "gpu:3"]  # each once
+    parts = {p.job.rank: p for p in st.records(parts=True) if p.is_part}
+    measurer, other = parts[0], parts[1]
+    assert measurer.job.measurer and not other.job.measurer
+    assert other.devices == () and other.energy_kwh == 0  # the other rank read nothing
+    assert _inits(fake.init_log_path) == {measurer.pid}  # only the measurer probed the GPUs
+    for i in range(4):
+        d = next(d for d in job.devices if d.id == f"gpu:{i}")
+        whole = d.machine_energy_j if d.machine_energy_j is not None else d.energy_j
+        exact = _gpu_exact(fake.log_path, i, 1.0, fake.program, measurer)
+        assert whole == pytest.approx(exact, abs=2e-3)
+    cpu = next(d for d in job.devices if d.id == "cpu:0")
+    whole_cpu = cpu.machine_energy_j if cpu.machine_energy_j is not None else cpu.energy_j
+    # the realtime fake rewrites the counters every 1 ms: exact to that step
+    assert whole_cpu == pytest.approx(40.0 * measurer.duration_s, abs=40.0 * 0.01)
+    assert job.energy_j == pytest.approx(sum(d.energy_j for d in job.devices))
+    assert job.counts == {"samples": 30}  # 10 + 20: each rank's shard
+    assert job.metrics == {"accuracy": 0.5}  # global rank 0's
+    (epoch,) = job.phases
+    assert epoch.counts == {"samples": 30} and epoch.own_counts == {"samples": 30}
+    assert set(epoch.energy_j) == set(ids)  # the measurer's exact phase window
+    assert epoch.energy_j["gpu:0"] == pytest.approx(measurer.phases[0].energy_j["gpu:0"])
+    assert job.emissions_kg == pytest.approx(job.energy_kwh * 100.0 / 1000.0)
+    assert any("gathered 1 of 1" in n for n in measurer.notes)
+    assert [n.node for n in job.job.nodes] == [socket.gethostname()]
+    assert st.get(job.id[:10]).id == job.id  # the job is found by its id
+    assert st.get(other.id).id == other.id  # and each part by its own
+
+
+def test_a_rank_killed_mid_run_leaves_an_interrupted_job_naming_it(tmp_path, hardware):
+    fake, pc = _node(tmp_path, "a", hardware, gpus=1, scale=1.0, cpu_w=40.0)
+    store = tmp_path / "store"
+    cmd = [*_torchrun(2, _free_port()), str(_script(tmp_path))]
+    env = _env(fake, hardware, pc, store, TEST_KILL_RANK="1", TEST_HANG_S="60")
+    with pc.realtime():
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    (job,) = Store(store).records()
+    assert job.status == "interrupted"
+    assert job.job is not None and job.job.missing_ranks == (1,)
+    assert any("rank(s) 1 of 2 left no part" in n for n in job.notes)
+    assert job.energy_kwh > 0 and sorted(d.id for d in job.devices) == ["cpu:0", "dram:0", "gpu:0"]
+
+
+def test_footprint_run_around_torchrun_with_trackers_inside_is_one_job(tmp_path, hardware):
+    fake, pc = _node(tmp_path, "a", hardware, gpus=2, scale=1.0, cpu_w=40.0)
+    store = tmp_path / "store"
+    footprint_cmd = [
+        sys.executable,
+        "-m",
+        "footprint",
+        "run",
+        "--store",
+        str(store),
+        "--carbon-intensity",
+        "100",
+        "--sample-interval",
+        "0.05",
+        "--powercap-root",
+        str(pc.root),
+        "--",
+    ]
+    cmd = [*footprint_cmd, *_torchrun(2, _free_port()), str(_script(tmp_path))]
+    with pc.realtime():
+        proc = subprocess.run(
+            cmd, env=_env(fake, hardware, pc, store), capture_output=True, text=True, timeout=120
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = Store(store)
+    records = st.records()
+    assert len(records) == 1, [(r.name, r.id) for r in records]  # not three runs
+    job = records[0]
+    assert job.job is not None and job.job.parts == 3 and job.job.launcher == "torchrun"
+    assert "saved as job" in proc.stderr and job.id[:8] in proc.stderr
+    assert sorted(d.id for d in job.devices) == ["cpu:0", "dram:0", "gpu:0", "gpu:1"]
+    parts = st.records(parts=True)
+    wrapper = next(p for p in parts if p.is_part and p.job.wrapper == p.id)
+    assert _inits(fake.init_log_path) == {wrapper.pid}  # the wrapper alone probed
+    assert job.counts == {"samples": 30} and job.metrics == {"accuracy": 0.5}
+    assert job.name == "ddp-train"
+    (epoch,) = job.phases
+    # the wrapper opened no phase: the epoch's energy comes from its timeline
+    assert 0 < epoch.total_energy_j < job.energy_j
+    assert any("integral of the measurer's power timeline" in n for n in job.notes)
