@@ -5,9 +5,7 @@ probed the GPUs) and powercap trees advanced in real time by the test."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
