@@ -285,6 +285,41 @@ class Store:
         return record
 
 
+def merge(sources: list[Store], dest: Store) -> dict[str, int]:
+    """Copy every readable run and job part of ``sources`` into ``dest`` (stores copied from
+    several nodes become one): a record already there is kept unless the incoming one is further
+    along (finished where it was running, or with a later end). Returns how many were copied,
+    replaced, already there, or kept because ``dest``'s was further along."""
+    out = {"copied": 0, "replaced": 0, "same": 0, "kept": 0}
+    dest.ensure_writable()
+    for src in sources:
+        if src.path == dest.path:
+            continue
+        incoming = [r for r in src.records(parts=True) if not (r.job and r.job.role == "job")]
+        for record in incoming:
+            target = (
+                dest.part_file(record.job.id, record.id)
+                if record.is_part and record.job is not None
+                else dest.file_for(record.id)
+            )
+            old = dest._load(target) if target.exists() else None
+            if old is None:
+                dest.save(record)
+                out["copied"] += 1
+            elif old.to_dict() == record.to_dict():
+                out["same"] += 1
+            elif _progress(record) > _progress(old):
+                dest.save(record)
+                out["replaced"] += 1
+            else:
+                out["kept"] += 1
+    return out
+
+
+def _progress(r: RunRecord) -> tuple[bool, str]:
+    return (r.status != "running", r.ended_at or r.heartbeat_at or r.started_at)
+
+
 def process_create_time(pid: int | None = None) -> float | None:
     """When process ``pid`` (default: this one) started, in Unix seconds; None if it is gone.
 

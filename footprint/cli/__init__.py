@@ -16,6 +16,7 @@ _COMMANDS = (
     "footprint.cli.sensors",
     "footprint.cli.run",
     "footprint.cli.runs",
+    "footprint.cli.merge",
     "footprint.cli.regions",
     "footprint.cli.whatif",
     "footprint.cli.recompute",

@@ -26,13 +26,16 @@ def register(app: typer.Typer) -> None:
         store: StoreOption = None,
         limit: Annotated[int | None, typer.Option(help="Show at most N runs.", min=1)] = None,
         format: Annotated[str, typer.Option(help="table or json.")] = "table",
+        parts: Annotated[
+            bool, typer.Option("--parts", help="Also list each process's part of a job.")
+        ] = False,
     ) -> int:
         from footprint.errors import UsageError
 
         if format not in ("table", "json"):
             raise UsageError(f"--format must be table or json, got {format!r}")
         st = reading_store(store)
-        records = st.records()[:limit]
+        records = st.records(parts=parts)[:limit]
         if format == "json":
             keys = (
                 "id",
@@ -47,7 +50,12 @@ def register(app: typer.Typer) -> None:
                 "model",
                 "variant",
             )
-            json.dump([{k: getattr(r, k) for k in keys} for r in records], sys.stdout, indent=2)
+            rows = []
+            for r in records:
+                row = {k: getattr(r, k) for k in keys}
+                row["job"] = r.job.to_dict() if r.job is not None else None
+                rows.append(row)
+            json.dump(rows, sys.stdout, indent=2)
             print()
             return 0
         if not records:
@@ -67,6 +75,7 @@ def register(app: typer.Typer) -> None:
             ("CO2e", "right"),
             ("region", "left"),
             ("how", "left"),
+            *((("processes", "left"),) if any(r.job for r in records) else ()),
         ):
             # ids and numbers never wrap: people copy ids into other commands.
             wrap = col in ("name", "region")
@@ -88,8 +97,28 @@ def register(app: typer.Typer) -> None:
                 fmt_emissions(r.emissions_kg),
                 r.region or "-",
                 measured_label(r.devices),
+                *((processes(r),) if any(x.job for x in records) else ()),
             )
         # Piped output is not cut to 80 columns: ids must survive `| grep`.
         width = None if sys.stdout.isatty() else 200
         Console(highlight=False, width=width).print(table)
         return 0
+
+
+def processes(r) -> str:
+    """What a job row stands for: "4 ranks, 2 nodes" (a job) or "rank 1 of job 1a2b3c4d"."""
+    job = r.job
+    if job is None:
+        return "-"
+    if job.role == "job":
+        ranks = sum(1 for x in job.ranks if x.rank is not None) or len(job.ranks)
+        text = f"{ranks} ranks, {len(job.nodes)} node{'s' if len(job.nodes) != 1 else ''}"
+        if job.missing_ranks:
+            text += f", {len(job.missing_ranks)} missing"
+        return text
+    who = (
+        f"rank {job.rank}"
+        if job.rank is not None
+        else ("wrapper" if job.wrapper == r.id else "member")
+    )
+    return f"{who} of job {job.id[:8]}" + (" (measurer)" if job.measurer else "")

@@ -6,6 +6,7 @@ probed the GPUs) and powercap trees advanced in real time by the test."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -232,3 +233,135 @@ def test_footprint_run_around_torchrun_with_trackers_inside_is_one_job(tmp_path,
     # the wrapper opened no phase: the epoch's energy comes from its timeline
     assert 0 < epoch.total_energy_j < job.energy_j
     assert any("integral of the measurer's power timeline" in n for n in job.notes)
+
+
+def _can_unshare() -> str | None:
+    if os.geteuid() != 0:
+        return "simulated nodes need `unshare --uts` as root"
+    if shutil.which("unshare") is None or shutil.which("hostname") is None:
+        return "unshare or hostname is not installed"
+    probe = subprocess.run(["unshare", "--uts", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return f"unshare --uts fails here: {probe.stderr.decode(errors='replace').strip()}"
+    return None
+
+
+def test_two_simulated_nodes_make_one_job_with_each_nodes_energy(tmp_path, hardware):
+    why = _can_unshare()
+    if why:
+        pytest.skip(why)
+    port = _free_port()
+    script = _script(tmp_path)
+    nodes = {
+        "node-a": _node(tmp_path, "node-a", hardware, gpus=2, scale=1.0, cpu_w=40.0),
+        "node-b": _node(tmp_path, "node-b", hardware, gpus=2, scale=2.0, cpu_w=70.0),
+    }
+    procs = {}
+    with nodes["node-a"][1].realtime(), nodes["node-b"][1].realtime():
+        for node_rank, (name, (fake, pc)) in enumerate(nodes.items()):
+            launch = _torchrun(2, port, ["--nnodes", "2", "--node-rank", str(node_rank)])
+            cmd = ["unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh"]
+            env = _env(fake, hardware, pc, tmp_path / f"store-{name}")
+            procs[name] = subprocess.Popen(
+                [*cmd, *launch, str(script)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        outs = {name: p.communicate(timeout=180) for name, p in procs.items()}
+    for name, p in procs.items():
+        assert p.returncode == 0, outs[name][1][-3000:]
+    # Global rank 0 gathered every part through torchrun's store into its node's store.
+    jobs = {name: Store(tmp_path / f"store-{name}").records() for name in nodes}
+    full = [rs[0] for rs in jobs.values() if rs and rs[0].job and rs[0].job.parts == 4]
+    assert len(full) == 1, {
+        n: [(r.id, r.job and r.job.parts) for r in rs] for n, rs in jobs.items()
+    }
+    job = full[0]
+    assert job.job is not None and job.status == "completed" and job.job.world_size == 4
+    by_node = {n.node: n for n in job.job.nodes}
+    assert set(by_node) == set(nodes)  # each node named by its own hostname
+    for name, (fake, _) in nodes.items():
+        node = by_node[name]
+        assert sorted(node.devices) == sorted(
+            f"{name}/{d}" for d in ("cpu:0", "dram:0", "gpu:0", "gpu:1")
+        )
+        assert len(node.ranks) == 2
+        measurer = Store(tmp_path / f"store-{name}").get(node.measurer)
+        assert _inits(fake.init_log_path) == {measurer.pid}
+        scale = fake.scales[0]
+        for i in range(2):
+            d = next(d for d in job.devices if d.id == f"{name}/gpu:{i}")
+            whole = d.machine_energy_j if d.machine_energy_j is not None else d.energy_j
+            exact = _gpu_exact(fake.log_path, i, scale, fake.program, measurer)
+            assert whole == pytest.approx(exact, abs=2e-3)
+        assert node.energy_kwh == pytest.approx(measurer.energy_kwh)
+    assert job.energy_kwh == pytest.approx(sum(n.energy_kwh for n in job.job.nodes))
+    assert job.counts == {"samples": 10 + 20 + 30 + 40}
+    # The other node's own store holds its half, shown as a job missing ranks 0 and 1 ...
+    other = next(rs[0] for rs in jobs.values() if rs[0].id == job.id and rs[0] is not job)
+    assert other.job is not None and other.job.missing_ranks == (0, 1)
+    # ... and `footprint merge` brings both stores together into the same job.
+    from footprint.cli import main
+
+    merged = tmp_path / "merged"
+    stores = [str(tmp_path / f"store-{n}") for n in nodes]
+    assert main(["merge", *stores, "--store", str(merged)]) == 0
+    (again,) = Store(merged).records()
+    assert again.id == job.id and again.job is not None and again.job.parts == 4
+    assert again.energy_kwh == pytest.approx(job.energy_kwh)
+
+
+SLURM_TASK = textwrap.dedent(
+    """
+    import os, sys, time
+    import footprint
+
+    with footprint.track(
+        "slurm-task", store=os.environ["TEST_STORE"], powercap_root=os.environ["TEST_POWERCAP"],
+        sample_interval_s=0.05,
+    ) as run:
+        with run.phase("work"):
+            run.count(items=int(os.environ["SLURM_PROCID"]) + 1)
+            time.sleep(0.4)
+    print(run.job_id)
+    """
+)
+
+
+def test_slurm_like_tasks_without_a_process_group_merge_into_one_job(tmp_path, hardware):
+    script = tmp_path / "task.py"
+    script.write_text(SLURM_TASK)
+    fakes = [_node(tmp_path, f"n{i}", hardware, gpus=1, scale=1.0, cpu_w=40.0) for i in range(2)]
+    store = tmp_path / "store"
+    procs = []
+    with fakes[0][1].realtime(), fakes[1][1].realtime():
+        for procid in range(4):
+            node = procid // 2
+            fake, pc = fakes[node]
+            env = _env(fake, hardware, pc, store)
+            env.update(
+                SLURM_JOB_ID="777",
+                SLURM_STEP_ID="0",
+                SLURM_PROCID=str(procid),
+                SLURM_LOCALID=str(procid % 2),
+                SLURM_NODEID=str(node),
+                SLURM_NTASKS="4",
+                SLURM_NTASKS_PER_NODE="2",
+            )
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True
+                )
+            )
+        outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(set(outs)) == 1  # every task knew the job id from Slurm's ids at once
+    (job,) = Store(store).records()
+    assert job.id == outs[0] and job.job is not None and job.job.launcher == "slurm"
+    assert job.job.parts == 4 and job.status == "completed"
+    assert len(job.job.nodes) == 2 and all(len(n.devices) == 3 for n in job.job.nodes)
+    assert job.counts == {"items": 1 + 2 + 3 + 4}
+    for fake, _ in fakes:
+        assert len(_inits(fake.init_log_path)) == 1  # one measurer per node
