@@ -296,6 +296,10 @@ class Run:
         return self._job.id if self._job is not None else None
 
     def _tick(self) -> None:
+        with runtime.fork_guard:  # a fork waits until this tick's imports are done
+            self._tick_guarded()
+
+    def _tick_guarded(self) -> None:
         if self.status != "running" or self._sensors is None or self._timeline is None:
             return  # a tick that raced with the run's end
         snap = self._sensors.read(tick=True)
@@ -714,6 +718,10 @@ def _warm_up_record_model() -> None:
 
     def load() -> None:
         warm.stop()
+        with runtime.fork_guard:
+            _load()
+
+    def _load() -> None:
         import footprint.record.builder  # noqa: F401
         from footprint.host import host_facts
         from footprint.record import model

@@ -98,6 +98,13 @@ class Runtime:
 _current: Runtime | None = None
 _lock = threading.Lock()
 
+#: Held by footprint's background threads while they may import a module or build a record. A
+#: fork waits for it (up to 5 s): a thread that holds an import lock at the instant of a fork
+#: leaves that lock held forever in the child, and the child's first import of the module hangs
+#: (a DataLoader worker forked while the sampler's first checkpoint imports the record's code).
+fork_guard = threading.RLock()
+_guard_held = False
+
 
 def get() -> Runtime:
     """This process's runtime (made on first use)."""
@@ -126,12 +133,25 @@ def reset() -> None:
         old.close()
 
 
+def _before_fork() -> None:
+    global _guard_held
+    _guard_held = fork_guard.acquire(timeout=5.0)
+
+
+def _after_fork_in_parent() -> None:
+    global _guard_held
+    if _guard_held:
+        _guard_held = False
+        fork_guard.release()
+
+
 def _after_fork_in_child() -> None:
     # The child has one thread (the one that forked) and a copy of the parent's memory: the
     # parent's runs, sampler thread and locks are not its own. Start afresh, keeping only the
     # read-only tables, and give signals back to the handlers the program had before footprint.
-    global _current, _lock
+    global _current, _lock, fork_guard, _guard_held
     _lock = threading.Lock()
+    fork_guard, _guard_held = threading.RLock(), False
     old, _current = _current, None
     if old is None:
         return
@@ -140,4 +160,6 @@ def _after_fork_in_child() -> None:
     _current = Runtime(data=old.data)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)

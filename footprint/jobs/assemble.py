@@ -82,20 +82,25 @@ def assemble_job(parts: Sequence[RunRecord]) -> RunRecord:
             "hostname": (m or rs[0]).host.hostname,
         }
         if m is not None:
-            for d in m.devices:
+            kept = _used_devices(m, node, notes)
+            for d in kept:
                 data = d.to_dict()
                 data["id"] = dev_id(node, d.id)
                 devices.append(data)
-            row["devices"] = [dev_id(node, d.id) for d in m.devices]
-            row["energy_kwh"] = m.energy_kwh
+            row["devices"] = [dev_id(node, d.id) for d in kept]
+            node_kwh = math.fsum(d.energy_j for d in kept) / J_PER_KWH
+            row["energy_kwh"] = node_kwh
             row["measurer"] = m.id
+            node_machine = math.fsum(
+                d.machine_energy_j if d.machine_energy_j is not None else d.energy_j for d in kept
+            )
             if m.machine_energy_kwh is not None:
                 any_machine = True
-            row["machine_energy_kwh"] = m.machine_energy_kwh
-            machine_kwh += (
-                m.machine_energy_kwh if m.machine_energy_kwh is not None else m.energy_kwh
-            )
+                row["machine_energy_kwh"] = node_machine / J_PER_KWH
+            machine_kwh += node_machine / J_PER_KWH
             node_e = _node_emissions(m, primary)
+            if node_e is not None and m.energy_kwh > 0:
+                node_e *= node_kwh / m.energy_kwh  # without the GPUs no rank used
             row["emissions_kg"] = node_e
             if node_e is not None:
                 emissions = (emissions or 0.0) + node_e
@@ -219,6 +224,22 @@ def assemble_job(parts: Sequence[RunRecord]) -> RunRecord:
     return new_record(**fields)
 
 
+def _used_devices(m: RunRecord, node: str, notes: list[str]) -> list[Any]:
+    """The measurer's devices but the GPUs none of the node's ranks used: where NVML's process
+    lists showed a process of the job on some GPU, a GPU that never showed one is dropped."""
+    gpus = [d for d in m.devices if d.kind == "gpu"]
+    seen = [d.details.get("run_processes_seen") for d in gpus]
+    if True not in seen:
+        return list(m.devices)  # no process list (or none used a GPU): every GPU is kept
+    unused = [d.id for d, s in zip(gpus, seen) if s is False]
+    if unused:
+        notes.append(
+            f"node {node}: {', '.join(unused)} dropped: no process of the job used them "
+            "(NVML's process lists), so their energy is not the job's"
+        )
+    return [d for d in m.devices if d.id not in unused]
+
+
 def is_wrapper(r: RunRecord) -> bool:
     """True for the part a wrapping ``footprint run`` saved (it names itself as the wrapper)."""
     return r.job is not None and r.job.wrapper == r.id
@@ -308,18 +329,23 @@ def _phases(
         own = _sequence([m], t0) if m.phases else []
         own_index = {occ: ph for occ, ph in zip(_occurrences(own), own)}
         used_timeline = False
+        kept = {d.id for d in _used_devices(m, node, [])}
         for occ, ph in zip(_occurrences(seq), seq):
             exact = own_index.get(occ)
             if exact is not None:
                 for d_id, e in exact["energy_j"].items():
-                    ph["energy_j"][dev_id(node, d_id)] = e
+                    if d_id in kept:
+                        ph["energy_j"][dev_id(node, d_id)] = e
                 for d_id, e in exact["attributed_energy_j"].items():
-                    ph["attributed_energy_j"][dev_id(node, d_id)] = e
+                    if d_id in kept:
+                        ph["attributed_energy_j"][dev_id(node, d_id)] = e
                 continue
             used_timeline = True
             offset = (m.started - t0).total_seconds()
             window = _window_j(m.timeline, ph["start_s"] - offset, ph["end_s"] - offset)
             for d_id, e in window.items():
+                if d_id not in kept:
+                    continue
                 ph["energy_j"][dev_id(node, d_id)] = e
                 ph["attributed_energy_j"][dev_id(node, d_id)] = e
         if used_timeline and seq:

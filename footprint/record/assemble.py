@@ -91,6 +91,9 @@ def assemble(
         d["attribution"] = share.method if share is not None else s.attribution
         if share is not None:
             d["machine_energy_j"] = machine_j[i]
+            seen = getattr(share, "mine_seen", None)
+            if seen is not None:
+                d["details"] = {**d.get("details", {}), "run_processes_seen": seen}
         if s.device.id in failures:
             d["error"] = failures[s.device.id]
         elif faults and s.device.id in faults:

@@ -198,6 +198,9 @@ class GpuProcessShare:
         self._since_us = clock_us()
         self.fraction = 1.0
         self.others_seen = 0
+        #: whether a process of the run was seen on the GPU (None: never asked successfully):
+        #: a job drops a GPU none of its ranks used
+        self.mine_seen: bool | None = None
         self.error: str | None = None
 
     @property
@@ -210,6 +213,7 @@ class GpuProcessShare:
             mine = self._pids()
             running = self._processes()
             others = [p for p in running if p not in mine]
+            self.mine_seen = bool(self.mine_seen) or len(others) < len(running)
             self.others_seen = max(self.others_seen, len(others))
             if not others:
                 self.fraction = 1.0

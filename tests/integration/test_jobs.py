@@ -5,6 +5,8 @@ probed the GPUs) and powercap trees advanced in real time by the test."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -365,3 +367,111 @@ def test_slurm_like_tasks_without_a_process_group_merge_into_one_job(tmp_path, h
     assert job.counts == {"items": 1 + 2 + 3 + 4}
     for fake, _ in fakes:
         assert len(_inits(fake.init_log_path)) == 1  # one measurer per node
+
+
+def test_gpus_no_rank_used_are_dropped_with_a_note(tmp_path, hardware):
+    fake, pc = _node(tmp_path, "a", hardware, gpus=4, scale=1.0, cpu_w=40.0)
+    # NVML lists the measurer (rank 0, in the job's process tree) on GPUs 0 and 1 only
+    fake = dataclasses.replace(fake, processes=[(0, "self", 50), (1, "self", 50)])
+    store = tmp_path / "store"
+    cmd = [*_torchrun(2, _free_port()), str(_script(tmp_path))]
+    with pc.realtime():
+        proc = subprocess.run(
+            cmd, env=_env(fake, hardware, pc, store), capture_output=True, text=True, timeout=120
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (job,) = Store(store).records()
+    assert sorted(d.id for d in job.devices) == ["cpu:0", "dram:0", "gpu:0", "gpu:1"]
+    assert any("gpu:2, gpu:3 dropped: no process of the job used them" in n for n in job.notes)
+    assert job.energy_j == pytest.approx(sum(d.energy_j for d in job.devices))
+    assert set(job.phases[0].energy_j) == {"cpu:0", "dram:0", "gpu:0", "gpu:1"}
+
+
+FORKING = textwrap.dedent(
+    """
+    import json, multiprocessing, os, time
+    import footprint
+
+    def worker(store):
+        with footprint.track("worker", store=store, sample_interval_s=0.05) as run:
+            time.sleep(0.1)
+        print(json.dumps({"worker_job": run.job_id, "worker_id": run.id}), flush=True)
+
+    if __name__ == "__main__":
+        store = os.environ["TEST_STORE"]
+        with footprint.track("rank", store=store, sample_interval_s=0.05) as run:
+            ctx = multiprocessing.get_context(os.environ["TEST_START"])
+            p = ctx.Process(target=worker, args=(store,))
+            p.start()
+            p.join()
+        print(json.dumps({"job": run.job_id, "id": run.id}))
+    """
+)
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_worker_of_a_rank_is_a_run_of_its_own(tmp_path, start):
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING)
+    store = tmp_path / "store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOOTPRINT_", "SLURM_"))}
+    env.update(
+        RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="1",
+        TEST_STORE=str(store), TEST_START=start, PYTHONPATH=str(REPO),
+    )  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.split("\n") if x.startswith("{")]
+    worker = next(x for x in lines if "worker_job" in x)
+    rank = next(x for x in lines if "job" in x)
+    assert worker["worker_job"] is None and rank["job"] is not None
+    st = Store(store)
+    plain = st.get(worker["worker_id"])
+    assert plain.job is None and plain.devices  # it measured as a run of its own
+    part = st.get(rank["id"])
+    assert part.is_part and part.job is not None and part.job.measurer
+    # no torchrun agent store and no process group: the key falls back to this node, and says so
+    assert any("could not agree on a job key" in n for n in part.notes)
+
+
+LOCKED = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import footprint
+
+    with footprint.track("nightly", store=os.environ["TEST_STORE"], sample_interval_s=0.05) as run:
+        open(os.environ["TEST_READY"] + str(os.getpid()), "w").close()
+        deadline = time.monotonic() + 20
+        while len(os.listdir(os.path.dirname(os.environ["TEST_READY"]))) < 2:
+            if time.monotonic() > deadline:
+                sys.exit("the other process never started")
+            time.sleep(0.01)
+    print(json.dumps({"job": run.job_id, "id": run.id}))
+    """
+)
+
+
+def test_an_explicit_job_elects_one_measurer_per_host_with_a_lock(tmp_path):
+    script = tmp_path / "locked.py"
+    script.write_text(LOCKED)
+    (tmp_path / "ready").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOOTPRINT_", "SLURM_"))}
+    env.pop("RANK", None)
+    env.update(
+        FOOTPRINT_JOB="nightly-42", TEST_STORE=str(tmp_path / "store"),
+        TEST_READY=str(tmp_path / "ready" / "p"), PYTHONPATH=str(REPO),
+    )  # fmt: skip
+    procs = [
+        subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0]["job"] == outs[1]["job"]
+    (job,) = Store(tmp_path / "store").records()
+    assert job.job is not None and job.job.launcher == "explicit" and job.job.parts == 2
+    measurers = [r for r in job.job.ranks if r.measurer]
+    assert len(measurers) == 1  # both ran at once on this host: the lock let one measure
+    assert job.devices
