@@ -91,7 +91,7 @@ class Store:
 
     def part_file(self, job_id: str, run_id: str) -> Path:
         """``<store>/jobs/<job id>/<run id>.json`` (both checked like :meth:`file_for`)."""
-        return self.file_for(job_id).with_suffix("") / self.file_for(run_id).name
+        return self.jobs_path / self.file_for(job_id).stem / self.file_for(run_id).name
 
     def save(self, record: RunRecord) -> Path:
         """Write ``record`` atomically to ``<store>/<id>.json`` (a job's part: to
@@ -110,9 +110,7 @@ class Store:
             )
         if record.is_part:
             assert record.job is not None
-            target = self.jobs_path / record.job.id / f"{record.id}{_SUFFIX}"
-            self.file_for(record.job.id)  # checks the id before it names a directory
-            self.file_for(record.id)
+            target = self.part_file(record.job.id, record.id)
         else:
             target = self.file_for(record.id)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -316,8 +314,10 @@ def merge(sources: list[Store], dest: Store) -> dict[str, int]:
     return out
 
 
-def _progress(r: RunRecord) -> tuple[bool, str]:
-    return (r.status != "running", r.ended_at or r.heartbeat_at or r.started_at)
+def _progress(r: RunRecord) -> tuple[bool, bool, float]:
+    """How far along a copy of a record is: finished, ended by itself (not a checkpoint read as
+    interrupted), then how far its measurement went."""
+    return (r.status != "running", r.status in ("completed", "failed"), r.duration_s)
 
 
 def process_create_time(pid: int | None = None) -> float | None:

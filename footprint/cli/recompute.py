@@ -53,14 +53,26 @@ def register(app: typer.Typer) -> None:
                 pue_value = float(pue)
             except ValueError:
                 pue_value = pue
-        new = recompute(
-            record,
-            intensity_csv,
-            carbon_intensity=carbon_intensity,
-            region=region,
-            pue=pue_value,
-            intensity_basis=basis,
-        )
+
+        def again(rec):
+            return recompute(
+                rec,
+                intensity_csv,
+                carbon_intensity=carbon_intensity,
+                region=region,
+                pue=pue_value,
+                intensity_basis=basis,
+            )
+
+        job_parts = None
+        if record.job is not None and record.job.role == "job":
+            # a job's emissions are its measurers' parts': recompute those, build it again
+            from footprint.jobs.assemble import assemble_job
+
+            job_parts = [again(p) if p.devices else p for p in st.parts(record.id)]
+            new = assemble_job(job_parts)
+        else:
+            new = again(record)
         intensity = new.carbon_intensity_g_per_kwh
         source = new.carbon.source if new.carbon else None
         line = (
@@ -74,6 +86,11 @@ def register(app: typer.Typer) -> None:
                 print(literal(f"  {note}"))
         if dry_run:
             print("  (dry run: not saved)")
+        elif job_parts is not None:
+            changed = [p for p in job_parts if p.devices]
+            for p in changed:
+                st.save(p)
+            print(f"  saved {len(changed)} measurer part(s) of job {new.id[:8]} in {st.path}")
         else:
             print(f"  saved {st.save(new)}")
         return 0

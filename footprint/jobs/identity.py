@@ -195,6 +195,8 @@ def detect(
         launcher = "torch.distributed"
         ids = [env.get("MASTER_ADDR", ""), env.get("MASTER_PORT", "")]
         base = ":".join(("torch", *ids, "-", str(world)))
+        if forked:  # torch.multiprocessing.spawn: the parent's tree holds every rank
+            tree_root = os.getppid()
     if explicit is not None:
         key = base = f"explicit:{explicit}"
         launcher = launcher or "explicit"

@@ -32,12 +32,19 @@ class JobPart:
         self.id: str | None = None
         self._lock_fd: int | None = None
         self.gathered: str | None = None
+        self.m = m
         if m.key is not None:
             self.id = m.job_id(m.full_key(None, name, seq))
-        if m.measurer is None:
-            assert self.id is not None  # only explicit jobs leave the measurer to a lock
-            m = dataclasses.replace(m, measurer=self._take_lock(store, self.id, m.node))
-        self.m = m
+        if m.measurer is None:  # no local rank: the per-host lock decides, keyed by the job
+            job_id = self.id or self.resolve(final=False)
+            if job_id is not None:
+                measurer = self._take_lock(store, job_id, m.node)
+            else:
+                measurer = m.rank in (None, 0)
+                self.notes.append(
+                    "no local rank and no job key yet: global rank 0 measures this node"
+                )
+            self.m = dataclasses.replace(m, measurer=measurer)
 
     @property
     def measurer(self) -> bool:

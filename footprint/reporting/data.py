@@ -335,6 +335,39 @@ def run_view(record: RunRecord, *, whatif_regions: Sequence[str] = WHATIF_REGION
         "host": _host_rows(r.host),
         "sources": [src.to_dict() for src in r.sources],
         "timeline": r.timeline.to_dict(),
+        "job": _job_view(r),
+    }
+
+
+def _job_view(r: RunRecord) -> dict | None:
+    """A job of many processes: its launcher, nodes (energy, devices, ranks, status) and the
+    processes that took part; None for a run of one process."""
+    job = r.job
+    if job is None:
+        return None
+    return {
+        "id": job.id,
+        "role": job.role,
+        "launcher": job.launcher,
+        "world_size": job.world_size,
+        "rank": job.rank,
+        "node": job.node,
+        "measurer": job.measurer,
+        "missing_ranks": list(job.missing_ranks),
+        "nodes": [
+            {
+                "node": n.node,
+                "status": n.status,
+                "energy_kwh": n.energy_kwh,
+                "machine_energy_kwh": n.machine_energy_kwh,
+                "emissions_kg": n.emissions_kg,
+                "devices": list(n.devices),
+                "ranks": list(n.ranks),
+                "share": n.energy_kwh / r.energy_kwh if r.energy_kwh > 0 else None,
+            }
+            for n in job.nodes
+        ],
+        "ranks": [x.to_dict() for x in job.ranks],
     }
 
 

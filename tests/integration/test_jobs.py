@@ -475,3 +475,50 @@ def test_an_explicit_job_elects_one_measurer_per_host_with_a_lock(tmp_path):
     measurers = [r for r in job.job.ranks if r.measurer]
     assert len(measurers) == 1  # both ran at once on this host: the lock let one measure
     assert job.devices
+
+
+SPAWNED = textwrap.dedent(
+    """
+    import os, sys, time
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    import footprint
+
+    def main(rank, world, port, store):
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+        )
+        with footprint.track("spawned", store=store, sample_interval_s=0.05) as run:
+            run.count(samples=rank + 1)
+            time.sleep(0.3)
+        dist.barrier()
+        dist.destroy_process_group()
+
+    if __name__ == "__main__":
+        mp.spawn(main, args=(2, int(sys.argv[1]), sys.argv[2]), nprocs=2)
+    """
+)
+
+
+def test_mp_spawn_ranks_gather_through_the_process_groups_store(tmp_path):
+    script = tmp_path / "spawned.py"
+    script.write_text(SPAWNED)
+    store = tmp_path / "store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOOTPRINT_", "SLURM_"))}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    env.update(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, str(script), str(_free_port()), str(store)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (job,) = Store(store).records()
+    assert job.job is not None and job.job.launcher == "torch.distributed"
+    assert job.job.parts == 2 and job.counts == {"samples": 3}
+    assert sum(r.measurer for r in job.job.ranks) == 1  # the per-host lock chose one
+    rank0 = next(p for p in Store(store).parts(job.id) if p.job and p.job.rank == 0)
+    assert any("gathered 1 of 1" in n and "process group's store" in n for n in rank0.notes)
