@@ -282,6 +282,9 @@ class Run:
         self._timeline = Timeline(
             self._start, resolution_s=cfg.sample_interval_s, max_buckets=cfg.max_timeline_points
         )
+        # Not a sampler: a one-shot thread that builds the record's classes while the user's
+        # code runs and exits, so this rank's end (which global rank 0 waits for) is quick.
+        _warm_up_record_model(own_thread=True)
         self._notify("on_start")
 
     @property
@@ -707,33 +710,38 @@ def _accounting(
         return None
 
 
-def _warm_up_record_model() -> None:
+def _warm_up_record_model(own_thread: bool = False) -> None:
     """Build the typed record's classes (~20 ms of class creation) and gather what every record
     of this process shares (the host's facts, the process's start time, each part's checks) on
     the sampler thread while the user's code runs, once per process: neither the first run's
-    start nor its stop (a SIGTERM's handler included) waits for them."""
+    start nor its stop (a SIGTERM's handler included) waits for them. ``own_thread``: on a
+    one-shot thread that exits when done (a job's member that starts no sampler)."""
     if "footprint.record.builder" in sys.modules:
+        return
+
+    def load() -> None:
+        with runtime.fork_guard:
+            import footprint.record.builder  # noqa: F401
+            from footprint.host import host_facts
+            from footprint.record import model
+
+            host_facts([])
+            _process_create_time()
+            parts: list[type[model._Part]] = [model.RunRecord]
+            parts += [cls for cls, _ in model.RunRecord.NESTED.values()]
+            for part in parts:
+                part._schema()
+
+    if own_thread:
+        threading.Thread(target=load, name="footprint-warm-up", daemon=True).start()
         return
     warm: Sampler
 
-    def load() -> None:
+    def once() -> None:
         warm.stop()
-        with runtime.fork_guard:
-            _load()
+        load()
 
-    def _load() -> None:
-        import footprint.record.builder  # noqa: F401
-        from footprint.host import host_facts
-        from footprint.record import model
-
-        host_facts([])
-        _process_create_time()
-        parts: list[type[model._Part]] = [model.RunRecord]
-        parts += [cls for cls, _ in model.RunRecord.NESTED.values()]
-        for part in parts:
-            part._schema()
-
-    warm = Sampler(load, 1e-3)
+    warm = Sampler(once, 1e-3)
     warm.start()
 
 

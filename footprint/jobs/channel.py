@@ -9,7 +9,6 @@ channel that fails is given up and the store directory is the fallback (docs/dis
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import time
 from datetime import timedelta
@@ -66,7 +65,7 @@ def forget() -> None:
 def agree_nonce(store: Any, m: Membership) -> str | None:
     """A value only this job's processes share: the first to ask sets it, the rest read it."""
     try:
-        got = store.compare_set(f"{_PREFIX}nonce/{job_id_for(m.base)}", "", secrets.token_hex(8))
+        got = store.compare_set(f"{_PREFIX}nonce/{job_id_for(m.base)}", "", os.urandom(8).hex())
     except Exception:
         return None
     return got.decode("ascii", "replace") if isinstance(got, bytes) else str(got)

@@ -9,8 +9,6 @@ makes it a member too.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import sys
@@ -85,6 +83,8 @@ class Membership:
 
 
 def job_id_for(key: str) -> str:
+    import hashlib  # here: loading OpenSSL costs a rank's start ~4 ms
+
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -101,6 +101,8 @@ def _wrapper(env: os._Environ[str] | dict[str, str]) -> Wrapper | None:
     raw = env.get(ENV_PARENT)
     if not raw:
         return None
+    import json
+
     try:
         data = json.loads(raw)
         w = Wrapper(str(data["run"]), int(data["pid"]), str(data["store"]))

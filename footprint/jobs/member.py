@@ -4,14 +4,11 @@ gathering of parts at its end (docs/distributed.md)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from footprint import runtime
-from footprint.jobs import channel
 from footprint.jobs.identity import Membership
 
 if TYPE_CHECKING:
@@ -54,6 +51,7 @@ class JobPart:
         """The per-host lock: the process holding it measures the node. The kernel releases it
         when the process exits, however it exits, so a crashed measurer never blocks the next."""
         import fcntl
+        import hashlib
 
         digest = hashlib.sha256(node.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         path = store.jobs_path / ".locks" / f"{job_id}-{digest}.lock"
@@ -84,6 +82,8 @@ class JobPart:
         this node's launcher process (a job of this node only, with a note)."""
         if self.id is not None:
             return self.id
+        from footprint.jobs import channel
+
         m = self.m
         store = channel.open_channel(m, may_import=final)
         nonce = channel.agree_nonce(store, m) if store is not None else None
@@ -131,6 +131,8 @@ class JobPart:
                 self.notes.append(f"could not tell footprint run which job this is: {exc}")
         if m.rank is None or self.id is None or not m.world_size or m.world_size < 2:
             return None
+        from footprint.jobs import channel
+
         ch = channel.open_channel(m, may_import=False)
         if ch is None:
             return None
@@ -140,6 +142,9 @@ class JobPart:
         return self._collect(ch, store, record, timeout_s)
 
     def _collect(self, ch: Any, store: Store, record: RunRecord, timeout_s: float) -> str:
+        import json
+
+        from footprint.jobs import channel
         from footprint.record.checks import RecordError
         from footprint.record.model import RunRecord
 

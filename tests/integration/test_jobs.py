@@ -248,7 +248,16 @@ def _can_unshare() -> str | None:
     return None
 
 
-def test_two_simulated_nodes_make_one_job_with_each_nodes_energy(tmp_path, hardware):
+def _footprint_run(store: Path, pc: FakePowercap) -> list[str]:
+    return [
+        sys.executable, "-m", "footprint", "run", "--store", str(store),
+        "--carbon-intensity", "100", "--sample-interval", "0.05",
+        "--powercap-root", str(pc.root), "--",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["torchrun", "footprint-run-on-each-node"])
+def test_two_simulated_nodes_make_one_job_with_each_nodes_energy(tmp_path, hardware, wrapped):
     why = _can_unshare()
     if why:
         pytest.skip(why)
@@ -264,8 +273,9 @@ def test_two_simulated_nodes_make_one_job_with_each_nodes_energy(tmp_path, hardw
             launch = _torchrun(2, port, ["--nnodes", "2", "--node-rank", str(node_rank)])
             cmd = ["unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh"]
             env = _env(fake, hardware, pc, tmp_path / f"store-{name}")
+            wrap = _footprint_run(tmp_path / f"store-{name}", pc) if wrapped else []
             procs[name] = subprocess.Popen(
-                [*cmd, *launch, str(script)],
+                [*cmd, *wrap, *launch, str(script)],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -274,6 +284,25 @@ def test_two_simulated_nodes_make_one_job_with_each_nodes_energy(tmp_path, hardw
         outs = {name: p.communicate(timeout=180) for name, p in procs.items()}
     for name, p in procs.items():
         assert p.returncode == 0, outs[name][1][-3000:]
+    if wrapped:
+        # Each wrapper measured its node and joined the job its launcher's ranks agreed on; the
+        # wrappers' parts stay in their node's store until the stores are merged.
+        from footprint.cli import main
+
+        merged = tmp_path / "merged"
+        stores = [str(tmp_path / f"store-{n}") for n in nodes]
+        assert main(["merge", *stores, "--store", str(merged)]) == 0
+        (job,) = Store(merged).records()
+        assert job.job is not None and job.job.parts == 6 and job.status == "completed"
+        by_node = {n.node: n for n in job.job.nodes}
+        assert set(by_node) == set(nodes)
+        for name, (fake, _) in nodes.items():
+            assert len(by_node[name].devices) == 4 and len(by_node[name].ranks) == 2
+            measurer = Store(merged).get(by_node[name].measurer)
+            assert measurer.job is not None and measurer.job.wrapper == measurer.id
+            assert _inits(fake.init_log_path) == {measurer.pid}  # the wrapper alone probed
+        assert job.counts == {"samples": 10 + 20 + 30 + 40}
+        return
     # Global rank 0 gathered every part through torchrun's store into its node's store.
     jobs = {name: Store(tmp_path / f"store-{name}").records() for name in nodes}
     full = [rs[0] for rs in jobs.values() if rs and rs[0].job and rs[0].job.parts == 4]

@@ -227,3 +227,35 @@ def test_the_report_shows_each_node_literally(tmp_path):
     pages = [p.read_text() for p in out.parent.glob("*.html")]
     page = next(p for p in pages if 'id="job"' in p)
     assert "&lt;b&gt;node&lt;/b&gt;" in page and "<b>node</b>" not in page
+
+
+def _here() -> dict:
+    from footprint.host import machine_identity
+
+    ident = machine_identity()
+    return {"boot_id": ident["boot_id"], "pid_namespace": ident["pid_namespace"], "hostname": "h"}
+
+
+def test_a_live_measurers_checkpoint_shows_the_job_running(tmp_path):
+    import os
+
+    st = Store(tmp_path)
+    live = part(0, measurer=True, status="running", heartbeat_at=T0.isoformat(), host=_here())
+    st.save(live.replace(pid=os.getpid()))
+    (job,) = st.records()
+    assert job.status == "running"
+
+
+def test_a_killed_measurers_node_reads_interrupted_with_its_last_checkpoint(tmp_path):
+    st = Store(tmp_path)
+    dead_pid = 2**22 + 4321  # above any pid_max: no such process
+    gone = part(
+        0, measurer=True, status="running", heartbeat_at=T0.isoformat(), host=_here(),
+        devices=[dev("cpu:0", "cpu", 7.0)],
+    ).replace(pid=dead_pid)  # fmt: skip
+    st.save(gone)
+    st.save(part(1))
+    (job,) = st.records()
+    assert job.status == "interrupted" and job.energy_j == pytest.approx(7.0)
+    assert job.job.nodes[0].status == "interrupted"
+    assert any("last checkpoint" in n for n in job.notes)

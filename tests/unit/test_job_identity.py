@@ -134,3 +134,8 @@ def test_a_parent_variable_of_a_dead_wrapper_or_of_itself_is_ignored():
     assert detect(env={identity.ENV_PARENT: json.dumps(me)}) is None
     gone = {"run": "b" * 32, "pid": 2**22 + 12345, "store": "/tmp/s"}
     assert detect(env={identity.ENV_PARENT: json.dumps(gone)}) is None
+
+
+def test_accelerate_is_torchrun_with_its_own_name():
+    m = detect(env={**TORCHRUN, "ACCELERATE_MIXED_PRECISION": "bf16"})
+    assert m is not None and m.launcher == "accelerate" and m.key is None
