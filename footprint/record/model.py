@@ -31,7 +31,20 @@ _FIELDS: dict[type, list[dataclasses.Field]] = {}
 _SCHEMAS: dict[type, tuple[list[tuple[str, Check, bool]], frozenset[str]]] = {}
 
 
+#: JSON leaves, told apart by type: ``isinstance(x, Mapping)`` on a type the ABC has not seen
+#: since the last ABC registration walks every Mapping subclass (~100 ms in a process that has
+#: imported torch), on whichever thread builds a record
+_LEAVES = frozenset((str, float, int, bool, type(None)))
+
+
 def _dump(value: Any) -> Any:
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict:
+        return {k: _dump(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_dump(v) for v in value]
     if isinstance(value, _Part):
         return value.to_dict()
     if isinstance(value, tuple):

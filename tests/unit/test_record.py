@@ -299,3 +299,25 @@ def test_files_that_are_not_run_files_are_skipped(tmp_path):
 def test_store_save_takes_typed_records_only(tmp_path):
     with pytest.raises(TypeError, match="takes a RunRecord"):
         Store(tmp_path).save(good_record())  # type: ignore[arg-type]
+
+
+def test_dumping_json_leaves_asks_no_abc(monkeypatch):
+    # isinstance(x, Mapping) on a type the ABC has not cached walks every Mapping subclass:
+    # ~115 ms on the first record built after torch's import registered its ABCs (a job's rank
+    # took that long to end; global rank 0 waited for it). Plain JSON values never ask.
+    from footprint.record import model
+
+    calls = []
+
+    class Meta(type):
+        def __instancecheck__(cls, obj):
+            calls.append(type(obj))
+            return False
+
+    class CountingMapping(metaclass=Meta):
+        pass
+
+    monkeypatch.setattr(model, "Mapping", CountingMapping)
+    value = {"a": [1.0, "x", None, {"b": True, "c": 3}], "d": ("e", 2.5)}
+    assert model._dump(value) == {"a": [1.0, "x", None, {"b": True, "c": 3}], "d": ["e", 2.5]}
+    assert calls == []
