@@ -66,7 +66,8 @@ GATHER = textwrap.dedent(
     import footprint
 
     dist.init_process_group("gloo")
-    tracker = footprint.track("bench-gather", store=os.environ["BENCH_STORE"], sample_interval_s=0.1)
+    store = os.environ["BENCH_STORE"]
+    tracker = footprint.track("bench-gather", store=store, sample_interval_s=0.1)
     with tracker as run:
         time.sleep(1.0)
         dist.barrier()  # every rank reaches the block's end together
