@@ -298,6 +298,15 @@ class Run:
         or a job whose key is agreed at the end); the store shows the job under this id."""
         return self._job.id if self._job is not None else None
 
+    @property
+    def job_record(self) -> RunRecord | None:
+        """The whole job this run is part of, built from the parts its store holds now (None:
+        not a job). On global rank 0, after its end, that includes the parts gathered from the
+        other ranks; on another rank it holds what has reached this rank's store."""
+        if self._job is None or self._job.id is None:
+            return None
+        return self._store.job(self._job.id)
+
     def _tick(self) -> None:
         with runtime.fork_guard:  # a fork waits until this tick's imports are done
             self._tick_guarded()

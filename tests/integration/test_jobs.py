@@ -52,6 +52,10 @@ TRAIN = textwrap.dedent(
             while time.monotonic() < deadline:
                 time.sleep(0.05)
         run.log(accuracy=0.5 + rank)
+    if rank == 0 and os.environ.get("TEST_JOB_OUT"):
+        job = run.job_record
+        with open(os.environ["TEST_JOB_OUT"], "w") as f:
+            f.write(f"{job.id} {job.energy_kwh!r} {job.job.parts}")
     if os.environ.get("TEST_KILL_RANK") is None:
         dist.destroy_process_group()
     """
@@ -138,14 +142,17 @@ def test_torchrun_two_ranks_make_one_job_with_each_device_once(tmp_path, hardwar
     fake, pc = _node(tmp_path, "a", hardware, gpus=4, scale=1.0, cpu_w=40.0)
     store = tmp_path / "store"
     cmd = [*_torchrun(2, _free_port()), str(_script(tmp_path))]
+    out = tmp_path / "job.txt"
+    env = _env(fake, hardware, pc, store, TEST_JOB_OUT=str(out))
     with pc.realtime():
-        proc = subprocess.run(
-            cmd, env=_env(fake, hardware, pc, store), capture_output=True, text=True, timeout=120
-        )
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     st = Store(store)
     records = st.records()
     assert len(records) == 1, [r.name for r in records]  # one job, not one run per rank
+    # rank 0's run.job_record, read right after its end, is the whole job
+    job_id, energy_kwh, n_parts = out.read_text().split()
+    assert (job_id, float(energy_kwh), int(n_parts)) == (records[0].id, records[0].energy_kwh, 2)
     job = records[0]
     assert job.job is not None and job.job.role == "job" and job.job.launcher == "torchrun"
     assert job.job.world_size == 2 and job.job.parts == 2 and job.job.missing_ranks == ()
