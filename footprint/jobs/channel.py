@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -85,10 +86,15 @@ def publish(store: Any, job_id: str, rank: int, payload: str) -> bool:
 
 
 def collect(
-    store: Any, job_id: str, ranks: list[int], timeout_s: float, clock: Any = time.monotonic
+    store: Any,
+    job_id: str,
+    ranks: list[int],
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    stop: Callable[[], bool] = lambda: False,
 ) -> dict[int, str]:
     """The parts ``ranks`` published, waiting up to ``timeout_s`` for the missing ones (0: take
-    what is there)."""
+    what is there), and no longer once ``stop()`` is true (a signal is waiting)."""
     deadline = clock() + timeout_s
     got: dict[int, str] = {}
     pause = 0.002
@@ -103,7 +109,7 @@ def collect(
                     got[rank] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
             except Exception:
                 return got  # the channel went away: what arrived is kept
-        if len(got) == len(ranks) or clock() >= deadline:
+        if len(got) == len(ranks) or clock() >= deadline or stop():
             return got
         time.sleep(min(pause, max(0.0, deadline - clock())))
         pause = min(pause * 2, 0.05)

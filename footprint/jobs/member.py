@@ -154,7 +154,7 @@ class JobPart:
         # may never get to their end.
         wait_s = timeout_s if record.status == "completed" else 0.0
         t0 = time.monotonic()
-        got = channel.collect(ch, self.id, others, wait_s)
+        got = channel.collect(ch, self.id, others, wait_s, stop=_signal_waiting)
         took_ms = (time.monotonic() - t0) * 1e3
         saved = 0
         for _, text in sorted(got.items()):
@@ -182,6 +182,12 @@ class JobPart:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
             note += f"; none from rank(s) {shown} (their own stores may hold them)"
         return note
+
+
+def _signal_waiting() -> bool:
+    """A SIGTERM or SIGINT held while the run ends: stop waiting for other ranks' parts."""
+    signals = runtime.get().signals
+    return bool(signals is not None and signals.pending)
 
 
 def adopt(run_id: str, record: RunRecord, store: Store) -> RunRecord | None:
