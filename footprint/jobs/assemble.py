@@ -82,7 +82,7 @@ def assemble_job(parts: Sequence[RunRecord]) -> RunRecord:
             "hostname": (m or rs[0]).host.hostname,
         }
         if m is not None:
-            kept = _used_devices(m, node, notes)
+            kept = _used_devices(m, node, notes, _reported(rs))
             for d in kept:
                 data = d.to_dict()
                 data["id"] = dev_id(node, d.id)
@@ -160,7 +160,7 @@ def assemble_job(parts: Sequence[RunRecord]) -> RunRecord:
         for k, b in r.metric_directions.items():
             directions.setdefault(k, b)
 
-    phases = _phases(parts, primary, measurers, t0, dev_id, notes)
+    phases = _phases(parts, primary, measurers, t0, dev_id, notes, by_node)
     energy_kwh = math.fsum(d["energy_j"] for d in devices) / J_PER_KWH
     named = primary if primary.name else first
     anchor = measurers.get(primary.job.node or "") if primary.job is not None else None
@@ -224,10 +224,36 @@ def assemble_job(parts: Sequence[RunRecord]) -> RunRecord:
     return new_record(**fields)
 
 
-def _used_devices(m: RunRecord, node: str, notes: list[str]) -> list[Any]:
-    """The measurer's devices but the GPUs none of the node's ranks used: where NVML's process
-    lists showed a process of the job on some GPU, a GPU that never showed one is dropped."""
+def _reported(parts: Sequence[RunRecord]) -> set[str] | None:
+    """The GPUs (normalised UUIDs) the node's ranks said their torch used; None: none said."""
+    from footprint.jobs.member import normal_uuid
+
+    said = [p.job.gpus_used for p in parts if p.job is not None and p.job.gpus_used is not None]
+    return {normal_uuid(u) for used in said for u in used} if said else None
+
+
+def _used_devices(
+    m: RunRecord, node: str, notes: list[str], reported: set[str] | None = None
+) -> list[Any]:
+    """The measurer's devices but the GPUs none of the node's ranks used. The ranks' own word
+    (the GPUs their torch used) decides when they gave it; else, where NVML's process lists
+    showed a process of the job on some GPU, a GPU that never showed one is dropped."""
+    from footprint.jobs.member import normal_uuid
+
     gpus = [d for d in m.devices if d.kind == "gpu"]
+    if reported:
+        unused = [
+            d.id
+            for d in gpus
+            if isinstance(d.details.get("uuid"), str)
+            and normal_uuid(d.details["uuid"]) not in reported
+        ]
+        if unused:
+            notes.append(
+                f"node {node}: {', '.join(unused)} dropped: no rank of the node used them "
+                "(the GPUs each rank's torch used), so their energy is not the job's"
+            )
+        return [d for d in m.devices if d.id not in unused]
     seen = [d.details.get("run_processes_seen") for d in gpus]
     if True not in seen:
         return list(m.devices)  # no process list (or none used a GPU): every GPU is kept
@@ -298,6 +324,7 @@ def _phases(
     t0: datetime,
     dev_id: Any,
     notes: list[str],
+    by_node_parts: Mapping[str, Sequence[RunRecord]],
 ) -> list[dict[str, Any]]:
     def rank_of(r: RunRecord) -> Any:
         assert r.job is not None
@@ -329,7 +356,7 @@ def _phases(
         own = _sequence([m], t0) if m.phases else []
         own_index = {occ: ph for occ, ph in zip(_occurrences(own), own)}
         used_timeline = False
-        kept = {d.id for d in _used_devices(m, node, [])}
+        kept = {d.id for d in _used_devices(m, node, [], _reported(by_node_parts.get(node, [])))}
         for occ, ph in zip(_occurrences(seq), seq):
             exact = own_index.get(occ)
             if exact is not None:

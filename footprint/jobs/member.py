@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ class JobPart:
         self.notes: list[str] = []
         self.id: str | None = None
         self._lock_fd: int | None = None
-        self.gathered: str | None = None
+        self.gpus_used: list[str] | None = None
         self.m = m
         if m.key is not None:
             self.id = m.job_id(m.full_key(None, name, seq))
@@ -80,6 +81,8 @@ class JobPart:
         Before the run's end (``final`` False) torch is never imported for it and None means
         "not yet"; at the end the id is always known: without a channel the key falls back to
         this node's launcher process (a job of this node only, with a note)."""
+        if final and self.gpus_used is None:
+            self.gpus_used = torch_gpus_used()
         if self.id is not None:
             return self.id
         from footprint.jobs import channel
@@ -117,6 +120,7 @@ class JobPart:
             "node": m.node,
             "measurer": self.measurer,
             "wrapper": m.wrapper.run_id if m.wrapper is not None else None,
+            "gpus_used": self.gpus_used,
         }
 
     def after_save(self, record: RunRecord, store: Store, timeout_s: float) -> str | None:
@@ -182,6 +186,27 @@ class JobPart:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
             note += f"; none from rank(s) {shown} (their own stores may hold them)"
         return note
+
+
+def torch_gpus_used() -> list[str] | None:
+    """The UUIDs of the GPUs this process's torch holds memory on or made current (None: torch
+    never initialised CUDA here). Asks torch only, never a device library of footprint's."""
+    torch = sys.modules.get("torch")
+    try:
+        cuda = torch.cuda if torch is not None else None
+        if cuda is None or not cuda.is_initialized():
+            return None
+        used = {cuda.current_device()}
+        used.update(i for i in range(cuda.device_count()) if cuda.memory_allocated(i) > 0)
+        return sorted(normal_uuid(str(cuda.get_device_properties(i).uuid)) for i in used)
+    except Exception:  # an old torch without .uuid, a driver error: the GPUs stay unknown
+        return None
+
+
+def normal_uuid(uuid: str) -> str:
+    """A GPU UUID as NVML writes it (``GPU-`` and lowercase), from NVML's or torch's form."""
+    u = uuid.strip().lower()
+    return u if u.startswith("gpu-") or u.startswith("mig-") else f"gpu-{u}"
 
 
 def _signal_waiting() -> bool:

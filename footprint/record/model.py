@@ -492,6 +492,8 @@ class JobRecord(_Part):
     node: str | None = None
     measurer: bool = False
     wrapper: str | None = None
+    #: UUIDs of the GPUs this process's torch used (None: it did not say)
+    gpus_used: tuple[str, ...] | None = None
     nodes: tuple[JobNodeRecord, ...] = ()
     ranks: tuple[JobRankRecord, ...] = ()
     missing_ranks: tuple[int, ...] = ()
@@ -508,6 +510,7 @@ class JobRecord(_Part):
         "node": c.optional(c.text),
         "measurer": c.flag,
         "wrapper": c.optional(c.run_id),
+        "gpus_used": c.optional(c.items(c.text)),
         "nodes": c.items(JobNodeRecord.check),
         "ranks": c.items(JobRankRecord.check),
         "missing_ranks": c.items(c.index),

@@ -259,3 +259,52 @@ def test_a_killed_measurers_node_reads_interrupted_with_its_last_checkpoint(tmp_
     assert job.status == "interrupted" and job.energy_j == pytest.approx(7.0)
     assert job.job.nodes[0].status == "interrupted"
     assert any("last checkpoint" in n for n in job.notes)
+
+
+def test_gpus_the_ranks_say_they_used_decide_which_are_the_jobs():
+    m = part(0, measurer=True, devices=[
+        dev("gpu:0", "gpu", 10.0, details={"uuid": "GPU-AAAA"}),
+        dev("gpu:1", "gpu", 20.0, details={"uuid": "GPU-bbbb", "run_processes_seen": True}),
+        dev("cpu:0", "cpu", 5.0),
+    ])  # fmt: skip
+    other = part(1).replace(job={**part(1).job.to_dict(), "gpus_used": ["aaaa"]})  # torch's form
+    job = assemble_job([m, other])
+    # the rank's word wins over NVML's process lists (which saw the job on gpu:1 only)
+    assert [d.id for d in job.devices] == ["gpu:0", "cpu:0"]
+    assert any("gpu:1 dropped: no rank of the node used them" in n for n in job.notes)
+
+
+def test_torch_gpus_used_asks_torch_only_when_cuda_was_initialised(monkeypatch):
+    import sys
+    import types
+    import uuid
+
+    from footprint.jobs.member import torch_gpus_used
+
+    u0, u1 = uuid.UUID(int=1), uuid.UUID(int=2)
+
+    class Cuda:
+        initialised = False
+
+        def is_initialized(self):
+            return self.initialised
+
+        def current_device(self):
+            return 1
+
+        def device_count(self):
+            return 3
+
+        def memory_allocated(self, i):
+            return 1024 if i == 0 else 0
+
+        def get_device_properties(self, i):
+            return types.SimpleNamespace(uuid=[u0, u1, uuid.UUID(int=3)][i])
+
+    cuda = Cuda()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    assert torch_gpus_used() is None
+    cuda.initialised = True
+    assert torch_gpus_used() == sorted([f"gpu-{u0}", f"gpu-{u1}"])
+    monkeypatch.delitem(sys.modules, "torch")
+    assert torch_gpus_used() is None
