@@ -308,3 +308,23 @@ def test_torch_gpus_used_asks_torch_only_when_cuda_was_initialised(monkeypatch):
     assert torch_gpus_used() == sorted([f"gpu-{u0}", f"gpu-{u1}"])
     monkeypatch.delitem(sys.modules, "torch")
     assert torch_gpus_used() is None
+
+
+def test_a_job_enters_leaderboards_and_load_runs_like_a_run(tmp_path):
+    import footprint
+
+    st = Store(tmp_path)
+    for i, (rank, samples) in enumerate([(0, 100), (1, 300)]):
+        st.save(
+            part(
+                rank, measurer=rank == 0, task="toy", model="mlp", variant="fp32",
+                devices=[dev("cpu:0", "cpu", 400.0)] if rank == 0 else [],
+                counts={"samples": samples}, metrics={"accuracy": 0.9} if rank == 0 else {},
+            )
+        )  # fmt: skip
+    board = footprint.leaderboard(store=tmp_path, quality="accuracy", per="samples")
+    (row,) = board.to_dict("records")
+    # 400 J over every rank's 400 samples: 1 J each, 1,000 J = 0.2778 Wh per 1,000
+    assert row["energy_wh_per_1k"] == pytest.approx(1000 / 3600)
+    runs = footprint.load_runs(tmp_path)
+    assert list(runs["id"]) == [JOB] and runs["count_samples"].iloc[0] == 400
