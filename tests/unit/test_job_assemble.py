@@ -314,7 +314,7 @@ def test_a_job_enters_leaderboards_and_load_runs_like_a_run(tmp_path):
     import footprint
 
     st = Store(tmp_path)
-    for i, (rank, samples) in enumerate([(0, 100), (1, 300)]):
+    for rank, samples in [(0, 100), (1, 300)]:
         st.save(
             part(
                 rank, measurer=rank == 0, task="toy", model="mlp", variant="fp32",
