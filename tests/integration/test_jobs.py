@@ -558,3 +558,20 @@ def test_mp_spawn_ranks_gather_through_the_process_groups_store(tmp_path):
     assert sum(r.measurer for r in job.job.ranks) == 1  # the per-host lock chose one
     rank0 = next(p for p in Store(store).parts(job.id) if p.job and p.job.rank == 0)
     assert any("gathered 1 of 1" in n and "process group's store" in n for n in rank0.notes)
+
+
+def test_two_launches_with_the_same_ids_are_two_jobs(tmp_path, hardware):
+    # static rendezvous: TORCHELASTIC_RUN_ID is "none" and the port is the same both times
+    fake, pc = _node(tmp_path, "a", hardware, gpus=1, scale=1.0, cpu_w=40.0)
+    store = tmp_path / "store"
+    port = _free_port()
+    cmd = [*_torchrun(2, port), str(_script(tmp_path))]
+    env = _env(fake, hardware, pc, store, TEST_EPOCH_S="0.2")
+    with pc.realtime():
+        for _ in range(2):
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = Store(store).records()
+    assert len(jobs) == 2 and len({j.id for j in jobs}) == 2
+    assert all(j.job is not None and j.job.parts == 2 for j in jobs)
+    assert {j.job.key for j in jobs if j.job} == {f"torch:127.0.0.1:{port}:none:2:0"}
