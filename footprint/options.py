@@ -126,6 +126,14 @@ def docstring() -> str:
     return "\n".join(lines)
 
 
+def _path_or(key: str, value: Any, default: str) -> str | os.PathLike[str]:
+    if value is None:
+        return default
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ValueError(f"{key} must name a directory, got {value!r}")
+    return value
+
+
 def check_names(given: Mapping[str, Any], where: str = "footprint.track") -> None:
     """UsageError for a keyword that is not an option, naming the closest one."""
     for key in given:
@@ -289,8 +297,9 @@ def resolve(
         sample_interval_s=_interval("sample_interval_s", o["sample_interval_s"]),
         checkpoint_interval_s=_interval("checkpoint_interval_s", o["checkpoint_interval_s"]),
         max_timeline_points=points,
-        powercap_root=o["powercap_root"],
-        proc_root=o["proc_root"],
+        # None (from a config file or a wrapper passing its own default) means the default
+        powercap_root=_path_or("powercap_root", o["powercap_root"], DEFAULT_POWERCAP_ROOT),
+        proc_root=_path_or("proc_root", o["proc_root"], "/proc"),
         sensors=tuple(o["sensors"]) if o["sensors"] is not None else None,
         job=job,
         gather_timeout_s=float(gather),

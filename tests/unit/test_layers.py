@@ -45,6 +45,17 @@ FORBIDDEN = {
         "footprint.ranking",
         "footprint.frames",
     ),
+    # the framework callbacks sit on the public API: never on the CLI or the demo
+    "footprint.integrations": ("footprint.cli", "footprint.demo"),
+}
+
+#: the ML frameworks: only their own integration module imports each (behind an extra)
+FRAMEWORKS = {
+    "transformers": "footprint.integrations.transformers",
+    "huggingface_hub": "footprint.integrations.transformers",
+    "lightning": "footprint.integrations.lightning",
+    "pytorch_lightning": "footprint.integrations.lightning",
+    "keras": "footprint.integrations.keras",
 }
 
 
@@ -86,6 +97,14 @@ def test_no_import_from_a_higher_layer(path):
         imp for imp in imports(path) for bad in rules[0] if imp == bad or imp.startswith(bad + ".")
     )
     assert not wrong, f"{name} imports a higher layer: {wrong}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_a_framework_is_imported_only_by_its_integration(path):
+    name = module_name(path)
+    found = {imp.split(".")[0] for imp in imports(path)}
+    wrong = sorted(f for f in found & set(FRAMEWORKS) if FRAMEWORKS[f] != name)
+    assert not wrong, f"{name} imports {wrong}: only their integration module may"
 
 
 def test_the_rules_catch_a_backwards_import(tmp_path):

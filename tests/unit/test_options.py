@@ -3,6 +3,7 @@ before any work, naming the fix."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -73,11 +74,20 @@ def test_documented_carbon_options_work(clock, store):
         ({"higher_is_better": {"acc": 1}}, "higher_is_better must map metric names"),
         ({"task": 3}, "task must be a string"),
         ({"max_timeline_points": 1}, "max_timeline_points must be an integer >= 2"),
+        ({"powercap_root": ""}, "powercap_root must name a directory"),
+        ({"proc_root": 3}, "proc_root must name a directory"),
     ],
 )
 def test_bad_values_fail_at_the_call(kwargs, message):
     with pytest.raises(ValueError, match=message):
         footprint.track("x", **kwargs)
+
+
+def test_none_for_a_root_means_its_default():
+    # a wrapper (a framework callback, a config file) passes None for "not given"
+    config = footprint.track("x", powercap_root=None, proc_root=None).config
+    assert os.fspath(config.powercap_root) == "/sys/class/powercap"
+    assert config.proc_root == "/proc"
 
 
 def test_the_config_is_frozen_and_shared_by_every_run_of_a_tracker(clock, store):
