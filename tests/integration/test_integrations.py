@@ -260,6 +260,18 @@ def test_lightning_on_exception_saves_the_fit_as_failed(tmp_path, powercap):
     assert fit.counts == {"samples": 16}
 
 
+def test_lightnings_own_ddp_launcher_makes_one_job(tmp_path, powercap):
+    _needs("lightning", "torch.distributed")
+    out = tmp_path / "pl"
+    _ok(_run("lightning_job.py", out, "ddp", powercap))
+    ranks = [_facts(out, f"facts-{r}.json") for r in (0, 1)]
+    assert ranks[0]["job"] is not None and ranks[0]["job"] == ranks[1]["job"]
+    (job,) = Store(out / "store").records()
+    assert job.id == ranks[0]["job"] and job.job.world_size == 2
+    # each of the 2 processes trains on half of the 40 samples, 2 epochs: 80 in all
+    assert job.counts["samples"] == 80
+
+
 # -- Keras 3 (torch backend) ----------------------------------------------------------------------
 
 

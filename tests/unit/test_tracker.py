@@ -327,3 +327,22 @@ def test_log_after_the_run_never_crashes_on_a_broken_store(clock, store):
     with pytest.warns(footprint.FootprintWarning, match="could not save"):
         run.log(accuracy=0.9)
     assert run.metrics == {"accuracy": 0.9}
+
+
+def test_so_far_gives_energy_time_and_emissions_from_one_reading(clock, store):
+    sensor = ConstantPowerSensor(clock, 100.0, "cpu:0", kind="cpu")
+    reads = []
+    real_read = sensor.read
+    sensor.read = lambda: reads.append(1) or real_read()  # type: ignore[method-assign]
+    live = footprint.track(
+        "live", sensors=[sensor], _clock=clock, carbon_intensity=500, sample_interval_s=86400
+    )  # no sampler tick reads the sensor meanwhile
+    with live as run:
+        clock.advance(36.0)
+        before = len(reads)
+        energy_j, duration_s, emissions_kg = run.so_far()
+        assert len(reads) - before == 1
+        assert (energy_j, duration_s) == (pytest.approx(3600.0), pytest.approx(36.0))
+        assert emissions_kg == pytest.approx(0.001 * 0.5)  # 1 Wh at 500 g/kWh
+        assert (run.energy_j, run.duration_s) == (pytest.approx(energy_j), pytest.approx(36.0))
+    assert run.so_far() == (run.energy_j, run.duration_s, run.record.emissions_kg)

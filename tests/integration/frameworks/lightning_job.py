@@ -3,6 +3,7 @@
 
 fit     fit (with Lightning's sanity check), then test() and predict(); OUT/facts.json
 raise   training_step raises at step 3; the script catches the exception
+ddp     2 processes started by Lightning's own DDP launcher (gloo); facts-<rank>.json
 """
 
 import glob
@@ -64,6 +65,7 @@ cb = FootprintCallback(
     powercap_root=os.environ.get("TEST_POWERCAP"),
     sample_interval_s=0.05,
 )
+ddp = {"devices": 2, "strategy": "ddp"} if MODE == "ddp" else {"devices": 1}
 trainer = L.Trainer(
     max_epochs=2,
     callbacks=[cb],
@@ -73,7 +75,7 @@ trainer = L.Trainer(
     enable_checkpointing=False,
     enable_model_summary=False,
     accelerator="cpu",
-    devices=1,
+    **ddp,
 )
 module = Tiny()
 facts: dict = {}
@@ -88,5 +90,8 @@ if MODE == "fit":
     trainer.predict(module, DataLoader(val, batch_size=4))
     facts["predict"] = cb.run.record.id
     (facts["csv"],) = glob.glob(os.path.join(OUT, "logs", "**", "metrics.csv"), recursive=True)
-with open(os.path.join(OUT, "facts.json"), "w") as f:
+if MODE == "ddp":
+    facts["job"] = cb.run.job_id
+name = f"facts-{trainer.global_rank}.json" if MODE == "ddp" else "facts.json"
+with open(os.path.join(OUT, name), "w") as f:
     json.dump(facts, f)
