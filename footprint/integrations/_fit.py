@@ -195,6 +195,12 @@ class FitRuns:
             run.fail(reason or exc_type.__name__)
         self.end(exc_type, exc, tb)
 
+    def note(self, text: str) -> None:
+        """Add ``text`` to the open run's notes once (how its units were counted, say)."""
+        run, full = self.run, f"{self.where}: {text}"
+        if run is not None and self.tracker is not None and full not in run.notes:
+            run.notes.append(full)
+
     @property
     def live(self) -> bool:
         return self.tracker is not None

@@ -98,7 +98,14 @@ class FootprintCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: Any = None) -> None:
         self._train_adapter = _adapter(("fit",))
-        self._fits.begin("fit")
+        f = self._fits
+        f.begin("fit")
+        if f.samples_per_epoch is not None:
+            f.note(f"samples per epoch: {f.samples_per_epoch} (samples_per_epoch=)")
+        elif f.batch_size is not None:
+            f.note(f"samples: steps x {f.batch_size} (batch_size=)")
+        elif self._train_adapter is not None:
+            f.note("samples: steps x the batch size fit was given, with each pass's last batch")
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._steps = 0
@@ -127,13 +134,11 @@ class FootprintCallback(keras.callbacks.Callback):
         self._steps = 0
         if samples:
             f.add("samples", samples)
-        elif samples is None and f.run is not None:
-            note = (
-                "FootprintCallback: samples not counted: Keras knows no batch size for this "
-                "data (a generator?); pass batch_size= or samples_per_epoch= to the callback"
+        elif samples is None:
+            f.note(
+                "samples not counted: Keras knows no batch size for this data (a generator?); "
+                "pass batch_size= or samples_per_epoch= to the callback"
             )
-            if note not in f.run.notes:
-                f.run.notes.append(note)
 
     def _close(self) -> None:
         """A run ending without its epoch's or evaluation's end (it raised): the steps it did

@@ -62,6 +62,7 @@ class FootprintCallback(Callback):
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._fits.begin("fit")
+        self._fits.note("samples: the first dimension of each training batch's first tensor")
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._fits.phase_start("epoch")

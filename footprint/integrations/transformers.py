@@ -151,7 +151,15 @@ class FootprintCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._args, self._loader = args, kwargs.get("train_dataloader")
-        self._fits.begin("fit")
+        f = self._fits
+        f.begin("fit")
+        if f.samples_per_epoch is not None:
+            f.note(f"samples per epoch: {f.samples_per_epoch} (samples_per_epoch=)")
+        else:
+            f.note(
+                "samples per epoch: optimizer steps x per_device_train_batch_size x "
+                "gradient_accumulation_steps, capped at this rank's share of the training set"
+            )
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._steps = 0

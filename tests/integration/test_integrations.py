@@ -127,6 +127,7 @@ def test_trainer_fit_is_one_run_with_epochs_evaluations_and_logs(hf_fit):
         ("eval", {"queries": 16}),
     ]
     assert set(fit.metrics) == {"eval_loss", "train_loss"}  # no runtime, speed or lr
+    assert any("per_device_train_batch_size" in n for n in fit.notes)  # how it was counted
     _measured_like_the_program(fit)
 
     # every log step carries the figures, in log_history and in what later callbacks received
@@ -208,7 +209,11 @@ def test_trainer_under_torchrun_is_one_job_with_each_ranks_samples_once(tmp_path
     # each rank trains on its half: 16 samples an epoch, 2 epochs, summed once over 2 ranks
     assert job.counts == {"samples": 64, "queries": 32}
     assert [p.counts["samples"] for p in job.phases if p.name == "epoch"] == [32, 32]
-    assert len(store.parts(job.id)) == 2
+    parts = store.parts(job.id)
+    assert len(parts) == 2
+    # every rank had the callback; only the node's measurer read the devices
+    assert sorted(p.job.measurer for p in parts) == [False, True]
+    assert all(not p.devices for p in parts if not p.job.measurer)
     (cpu,) = [d for d in job.devices if d.kind == "cpu"]  # the node's package, read once
     assert cpu.measured
 
@@ -235,6 +240,7 @@ def test_lightning_fit_test_and_predict(tmp_path, powercap):
     own = [dict(p.own_counts) for p in fit.phases]
     assert own == [{"samples": 40}, {"queries": 16}] * 2  # each unit charged where it was done
     assert set(fit.metrics) == {"train_loss", "val_loss"}
+    assert any("each training batch" in n for n in fit.notes)
     _measured_like_the_program(fit)
     test = store.get(facts["test"])
     assert test.name == "test" and test.counts == {"queries": 16} and "test_loss" in test.metrics
@@ -287,6 +293,7 @@ def test_keras_fit_evaluate_predict_and_history(tmp_path, powercap):
     assert fit.counts == {"samples": 80, "queries": 20}
     assert [dict(p.own_counts) for p in fit.phases] == [{"samples": 40}, {"queries": 10}] * 2
     assert set(fit.metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert any("the batch size fit was given" in n for n in fit.notes)  # how it was counted
     _measured_like_the_program(fit)
     history = facts["history"]
     assert len(history["footprint_energy_kwh"]) == 2 and len(history["footprint_power_w"]) == 2
@@ -303,8 +310,13 @@ def test_keras_counts_from_the_batch_size_option_when_keras_knows_none(tmp_path,
     _needs("keras")
     out = tmp_path / "keras"
     _ok(_run("keras_job.py", out, "generator", powercap))
-    fit = Store(out / "store").get(_facts(out)["fit"])
+    facts = _facts(out)
+    fit = Store(out / "store").get(facts["fit"])
     assert fit.counts == {"samples": 80}  # 4 steps x batch_size=10, 2 epochs
+    assert "FootprintCallback: samples: steps x 10 (batch_size=)" in fit.notes
+    bare = Store(out / "store").get(facts["bare"])  # no option, and Keras knows no batch size
+    assert bare.status == "completed" and "samples" not in bare.counts
+    assert any("samples not counted" in n and "batch_size=" in n for n in bare.notes)
 
 
 def test_a_keras_fit_whose_exception_leaves_the_program_is_saved_as_failed(tmp_path, powercap):

@@ -178,3 +178,35 @@ def test_import_footprint_loads_no_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_sensor_that_fails_mid_fit_is_a_note_not_a_broken_training(clock, store):
+    sensor = ConstantPowerSensor(clock, 50.0, "cpu:0", kind="cpu")
+    fits = FitRuns("TestCallback", None, {"sensors": [sensor], "store": store})
+    fits.begin("fit")
+    fits.phase_start("epoch")
+    clock.advance(10.0)
+    assert fits.figures()["footprint_energy_kwh"] == pytest.approx(500 / 3.6e6)
+    sensor.fail_after = clock()
+    clock.advance(10.0)
+    fits.figures()  # must not raise, whatever it can still say
+    fits.add("samples", 8)
+    fits.phase_end("epoch")
+    record = fits.end().record
+    assert record.status == "completed" and record.counts == {"samples": 8}
+    assert any("cpu:0 went away" in n for n in record.notes) or any(
+        d.error and "went away" in d.error for d in record.devices
+    )
+
+
+def test_a_note_is_added_once_and_only_to_an_open_run(clock, store):
+    fits = _fits(clock, store)
+    fits.note("before any run")  # nothing open: nowhere to say it
+    fits.begin("fit")
+    fits.note("samples: counted so")
+    fits.note("samples: counted so")
+    run = fits.end()
+    fits.note("after the run")
+    assert [n for n in run.record.notes if n.startswith("TestCallback")] == [
+        "TestCallback: samples: counted so"
+    ]

@@ -2,7 +2,8 @@
 last batch of each epoch holds 8), 2 epochs, validation on 10. ``python keras_job.py OUT MODE``:
 
 fit        fit, then evaluate() and predict(); OUT/facts.json
-generator  fit on a Python generator (Keras knows no batch size) with the callback's batch_size=
+generator  fit on a Python generator (Keras knows no batch size) with the callback's batch_size=,
+           then without it
 uncaught   the loss raises in the second epoch; the exception leaves the program
 """
 
@@ -69,6 +70,9 @@ if MODE == "generator":
     cb = FootprintCallback(batch_size=10, **common)
     model.fit(batches(), steps_per_epoch=4, epochs=2, callbacks=[cb], verbose=0)
     facts["fit"] = cb.run.record.id
+    bare = FootprintCallback(**common)
+    model.fit(batches(), steps_per_epoch=4, epochs=1, callbacks=[bare], verbose=0)
+    facts["bare"] = bare.run.record.id
 else:
     cb = FootprintCallback(**common)
     history = model.fit(
