@@ -333,3 +333,21 @@ def test_a_keras_fit_whose_exception_leaves_the_program_is_saved_as_failed(tmp_p
         {"queries": 10},
         {"samples": 16},
     ]
+
+
+def test_keras_without_a_usable_backend_says_to_set_keras_backend(tmp_path, powercap):
+    _needs("keras")
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed: Keras's default backend loads")
+    env = _env(powercap)
+    env.pop("KERAS_BACKEND")
+    env["KERAS_HOME"] = str(tmp_path / "keras-home")  # no keras.json naming a backend
+    proc = subprocess.run(
+        [sys.executable, "-c", "import footprint.integrations.keras"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "set KERAS_BACKEND=torch (or jax) before Keras is first imported" in proc.stderr
