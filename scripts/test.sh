@@ -28,7 +28,7 @@ install() {
 }
 install --upgrade pip
 # torch==2.13.0 is a CPU build (pinned in the demo extra; an open range could pull a CUDA build).
-install -e '.[test,demo,transformers,lightning,keras]'
+install -e '.[test,demo,transformers,lightning,keras,mlflow]'
 rm -f "$log"
 
 # Lint and types first: they take seconds and fail fast.

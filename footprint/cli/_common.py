@@ -34,6 +34,44 @@ StoreOption = Annotated[
 ]
 
 
+MlflowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow",
+        metavar="URI",
+        help="Read the runs logged to this MLflow tracking URI (sqlite:///mlruns.db, "
+        "http://127.0.0.1:5000) by footprint's log_run, instead of a run store.",
+    ),
+]
+ExperimentOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--experiment",
+        help="With --mlflow: only this MLflow experiment (repeatable; default: all).",
+    ),
+]
+
+
+def mlflow_records(uri: str | None, experiments: list[str] | None, store: str | None) -> Any:
+    """The records an MLflow tracking URI holds (``--mlflow``), None without one; the options'
+    misuse is a UsageError naming the fix."""
+    from footprint.errors import UsageError
+
+    if uri is None:
+        if experiments:
+            raise UsageError("--experiment reads MLflow experiments: give --mlflow URI with it")
+        return None
+    if store is not None:
+        raise UsageError("give --store or --mlflow, not both: they are two places runs are kept")
+    if not uri.strip():
+        raise UsageError("--mlflow is empty: give a tracking URI, e.g. sqlite:///mlruns.db")
+    try:
+        from footprint.integrations.mlflow import load_records
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"{exc}") from exc
+    return load_records(uri, experiments or None)
+
+
 def reading_store(store: str | None) -> Any:
     """The store a reading command reads: a StoreError when the directory named by --store or
     $FOOTPRINT_DIR does not exist (a typo must not read as "no runs")."""

@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from footprint.cli._common import StoreOption, add_row, cell, literal, reading_store
+from footprint.cli._common import (
+    ExperimentOption,
+    MlflowOption,
+    StoreOption,
+    add_row,
+    cell,
+    literal,
+    mlflow_records,
+    reading_store,
+)
 
 FORMATS = ("table", "csv", "markdown", "json")
 
@@ -140,14 +149,17 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Sort by these columns (repeatable; default: Pareto, energy)."),
         ] = None,
         descending: Annotated[bool, typer.Option(help="Sort --sort columns descending.")] = False,
+        mlflow: MlflowOption = None,
+        experiment: ExperimentOption = None,
     ) -> int:
         from footprint.errors import UsageError
         from footprint.ranking import build
 
         if format not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+        records = mlflow_records(mlflow, experiment, store)
         board = build(
-            reading_store(store).records(),
+            records if records is not None else reading_store(store).records(),
             quality=quality,
             per=per,
             task=task,

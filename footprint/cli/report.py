@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption
+from footprint.cli._common import ExperimentOption, MlflowOption, StoreOption
 
 
 def register(app: typer.Typer) -> None:
@@ -55,13 +55,20 @@ def register(app: typer.Typer) -> None:
                 "comparison page, as <name>-<id>.html, and link them from it.",
             ),
         ] = False,
+        mlflow: MlflowOption = None,
+        experiment: ExperimentOption = None,
     ) -> int:
-        from footprint.cli._common import reading_store
+        from footprint.cli._common import mlflow_records, reading_store
         from footprint.reporting import write_report
 
-        reading_store(store)
+        runs: list | None = list(run_ids) if run_ids else None
+        records = mlflow_records(mlflow, experiment, store)
+        if records is not None:
+            runs = _chosen(records, runs)
+        else:
+            reading_store(store)
         path, pages = write_report(
-            list(run_ids) if run_ids else None,
+            runs,
             out,
             task=task,
             store=store,
@@ -74,3 +81,21 @@ def register(app: typer.Typer) -> None:
         if run_pages:
             print(f"{len(pages)} run page{'' if len(pages) == 1 else 's'} written in {path.parent}")
         return 0
+
+
+def _chosen(records: list, prefixes: list | None) -> list:
+    """The MLflow-held records the run ids (or unique prefixes) name; all without any."""
+    from footprint.errors import UsageError
+
+    if not prefixes:
+        if not records:
+            raise UsageError("no footprint runs in that MLflow store: log some with log_run")
+        return records
+    chosen = []
+    for prefix in prefixes:
+        hits = [r for r in records if r.id.startswith(prefix)]
+        if len(hits) != 1:
+            what = "no run" if not hits else f"{len(hits)} runs"
+            raise UsageError(f"{what} in the MLflow store with an id starting {prefix!r}")
+        chosen.append(hits[0])
+    return chosen

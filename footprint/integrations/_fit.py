@@ -182,7 +182,25 @@ class FitRuns:
             self.phase_end(self._phases[-1][0])
         tracker.__exit__(exc_type, exc, tb)
         self.last = run
+        if "mlflow" in sys.modules:  # the program uses MLflow: log into its active run, if any
+            self._to_mlflow(run)
         return run
+
+    def _to_mlflow(self, run: Any) -> None:
+        try:
+            from footprint.integrations.mlflow import log_if_active
+
+            log_if_active(run)
+        except Exception as exc:  # MLflow down or refusing: the run is saved; say so
+            import warnings
+
+            from footprint.errors import FootprintWarning
+
+            warnings.warn(
+                f"{self.where}: the run was saved but not logged to MLflow: {describe(exc)}",
+                FootprintWarning,
+                stacklevel=2,
+            )
 
     def abandon(self, exc_type: Any, exc: Any, tb: Any, reason: str | None = None) -> None:
         """End the open run as failed with ``exc`` (or interrupted with ``reason``)."""
