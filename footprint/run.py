@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from footprint.options import RunConfig
     from footprint.record.model import RunRecord
     from footprint.sensors.accounting import CpuAccounting
+    from footprint.sensors.base import DeviceInfo
     from footprint.sensors.probe import Probe
 
 STATUSES_AT_END = ("completed", "failed", "interrupted")
@@ -626,13 +627,29 @@ class Run:
             return self._record.emissions_kg
         return self._carbon.emissions_kg(self.energy_kwh) if self._start is not None else None
 
-    def so_far(self) -> tuple[float, float, float | None]:
+    @property
+    def devices(self) -> tuple[DeviceInfo, ...]:
+        """The devices this run reads, in the order of a snapshot's readings (none before its
+        start, or on a rank of a job that does not measure)."""
+        sensors = self._sensors
+        return tuple(s.device for s in sensors.sensors) if sensors is not None else ()
+
+    def device_energies_j(self, snapshot: Snapshot | None = None) -> dict[str, float]:
+        """Each device's energy since the start (the run's own share), in joules, at
+        ``snapshot`` (a tick's, as a listener's ``on_tick`` receives it) or now."""
+        if self._start is None or self._sensors is None:
+            return {}
+        now = snapshot if snapshot is not None else self._now()
+        return {d.id: e for d, e in zip(self.devices, energies(self._start, now))}
+
+    def so_far(self, snapshot: Snapshot | None = None) -> tuple[float, float, float | None]:
         """(energy in J, duration in s, emissions in kg or None) from one reading of the
-        sensors: what :attr:`energy_j`, :attr:`duration_s` and :attr:`emissions_kg` give, at
-        a third of the cost (live figures in a training loop's logs)."""
+        sensors (or at ``snapshot``, with none): what :attr:`energy_j`, :attr:`duration_s` and
+        :attr:`emissions_kg` give, at a third of the cost (live figures in a training loop's
+        logs, a metrics endpoint)."""
         if self._start is None:
             return 0.0, 0.0, None
-        now = self._now()
+        now = snapshot if snapshot is not None else self._now()
         energy_j = sum(energies(self._start, now))
         if self._record is not None:
             emissions = self._record.emissions_kg

@@ -138,6 +138,17 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--sample-interval", help="Timeline sampling period in seconds.")
         ] = 0.1,
         powercap_root: Annotated[Path, typer.Option(hidden=True)] = Path("/sys/class/powercap"),
+        metrics_port: Annotated[
+            int | None,
+            typer.Option(
+                help="Serve Prometheus metrics on this port while the command runs "
+                "(http://ADDR:PORT/metrics; 0: any free port).",
+            ),
+        ] = None,
+        metrics_addr: Annotated[
+            str,
+            typer.Option(help="Address the metrics are served on (0.0.0.0: every interface)."),
+        ] = "127.0.0.1",
     ) -> int:
         import footprint
         from footprint.errors import UsageError
@@ -167,6 +178,12 @@ def register(app: typer.Typer) -> None:
             sample_interval_s=sample_interval_s,
             powercap_root=powercap_root,
         )
+        if metrics_port is not None:  # bound before the command starts: a busy port fails now
+            from footprint.integrations.prometheus import serve
+
+            endpoint = serve(metrics_port, metrics_addr, every_rank=True)
+            assert endpoint is not None
+            print(literal(f"footprint: metrics at {endpoint.url}"), file=sys.stderr, flush=True)
         got: list[int] = []
         with _held_signals() as waited, tracker as run:
             env = None

@@ -171,7 +171,7 @@ def test_import_footprint_loads_no_framework():
     code = (
         "import sys, footprint\n"
         "print(sorted(m for m in ('footprint.integrations', 'transformers', 'lightning', 'keras',"
-        " 'huggingface_hub', 'torch') if m in sys.modules))\n"
+        " 'huggingface_hub', 'torch', 'mlflow', 'prometheus_client') if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     out = subprocess.run(

@@ -56,6 +56,8 @@ FRAMEWORKS = {
     "lightning": "footprint.integrations.lightning",
     "pytorch_lightning": "footprint.integrations.lightning",
     "keras": "footprint.integrations.keras",
+    "mlflow": "footprint.integrations.mlflow",
+    "prometheus_client": "footprint.integrations.prometheus",
 }
 
 
