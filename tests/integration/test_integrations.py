@@ -77,14 +77,18 @@ def _env(powercap: FakePowercap) -> dict[str, str]:
 
 
 def _run(
-    script: str, out: Path, mode: str, powercap: FakePowercap, prefix: list[str] | None = None
+    script: str,
+    out: Path,
+    mode: str,
+    powercap: FakePowercap,
+    prefix: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     out.mkdir(parents=True, exist_ok=True)
     cmd = [*(prefix or [sys.executable]), str(SCRIPTS / script), str(out), mode]
+    env = {**_env(powercap), **(extra_env or {})}
     with powercap.realtime():
-        return subprocess.run(
-            cmd, env=_env(powercap), capture_output=True, text=True, timeout=300, cwd=out
-        )
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=out)
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> None:
@@ -185,6 +189,25 @@ def test_a_trainer_step_that_raises_saves_the_fit_as_failed(tmp_path, powercap):
     assert proc.returncode == 1 and "Boom: step 3 failed" in proc.stderr
     (fit,) = Store(out / "store").records()
     assert fit.status == "failed" and fit.error == "Boom: step 3 failed"
+
+
+def test_trainer_reporting_to_mlflow_gets_footprints_figures_in_its_run(tmp_path, powercap):
+    _needs("transformers", "accelerate", "mlflow")
+    out = tmp_path / "hf"
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "tiny"}
+    _ok(_run("hf_job.py", out, "mlflow", powercap, extra_env=env))
+    fit_id = _facts(out, "facts-0.json")["run"]
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    (exp,) = [e for e in client.search_experiments() if e.name == "tiny"]
+    (mlrun,) = client.search_runs([exp.experiment_id])  # the Trainer's own run, nothing more
+    assert mlrun.data.tags["footprint.record_id"] == fit_id
+    assert mlrun.data.metrics["footprint.energy_j"] == Store(out / "store").get(fit_id).energy_j
+    assert "eval_loss" in mlrun.data.metrics  # what the Trainer logged itself, beside it
+    # the Trainer's own metric history has footprint's figures too (they were in its logs)
+    assert client.get_metric_history(mlrun.info.run_id, "footprint_energy_kwh")
 
 
 def _free_port() -> int:

@@ -6,6 +6,8 @@ fit       train 2 epochs (32 examples, batch 8), evaluate each epoch, write the 
 caught    a training step raises at step 3; the script catches it
 uncaught  the same exception leaves the program
 ddp       under torchrun: every rank trains, rank 0 writes facts-<rank>.json
+mlflow    train with the Trainer's own MLflow reporting (report_to=["mlflow"], the tracking
+          URI from $MLFLOW_TRACKING_URI): footprint logs into the MLflow run it opened
 """
 
 import json
@@ -84,7 +86,7 @@ args = TrainingArguments(
     per_device_eval_batch_size=8,
     eval_strategy="epoch",
     logging_steps=2,
-    report_to="none",
+    report_to=["mlflow"] if MODE == "mlflow" else "none",
     save_strategy="no",
     use_cpu=True,
     disable_tqdm=True,
