@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from footprint.cli._common import (
+    ExperimentOption,
+    MlflowOption,
     StoreOption,
     add_row,
     cell,
@@ -16,6 +18,7 @@ from footprint.cli._common import (
     fmt_emissions,
     fmt_kwh,
     measured_label,
+    mlflow_records,
     reading_store,
 )
 
@@ -29,13 +32,19 @@ def register(app: typer.Typer) -> None:
         parts: Annotated[
             bool, typer.Option("--parts", help="Also list each process's part of a job.")
         ] = False,
+        mlflow: MlflowOption = None,
+        experiment: ExperimentOption = None,
     ) -> int:
         from footprint.errors import UsageError
 
         if format not in ("table", "json"):
             raise UsageError(f"--format must be table or json, got {format!r}")
-        st = reading_store(store)
-        records = st.records(parts=parts)[:limit]
+        held = mlflow_records(mlflow, experiment, store)
+        if held is not None:
+            where, records = f"MLflow at {mlflow}", list(held)[:limit]
+        else:
+            st = reading_store(store)
+            where, records = str(st.path), st.records(parts=parts)[:limit]
         if format == "json":
             keys = (
                 "id",
@@ -59,12 +68,12 @@ def register(app: typer.Typer) -> None:
             print()
             return 0
         if not records:
-            print(f"no runs in {st.path} (run something with footprint.track or footprint run)")
+            print(f"no runs in {where} (run something with footprint.track or footprint run)")
             return 0
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=cell(f"runs in {st.path}"), title_justify="left")
+        table = Table(title=cell(f"runs in {where}"), title_justify="left")
         for col, justify in (
             ("id", "left"),
             ("name", "left"),

@@ -144,6 +144,12 @@ def test_records_round_trip_and_the_leaderboard_is_the_stores(uri, clock, store,
     assert main([*args, "--store", str(only)]) == 0
     assert via_mlflow == capsys.readouterr().out and "int8" in via_mlflow
 
+    assert main(["runs", "--mlflow", uri, "--experiment", "sst2", "--format", "json"]) == 0
+    import json
+
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(r["id"] for r in listed) == sorted(r.id for r in back)
+
     out = Path(store).parent / "report.html"
     assert main(["report", "--mlflow", uri, "--experiment", "sst2", "-o", str(out)]) == 0
     assert "bert-int8" in out.read_text()
