@@ -64,6 +64,7 @@ class TrackOptions(TypedDict, total=False):
     sensors: Sequence[Sensor] | None
     job: str | None
     gather_timeout_s: float
+    live: bool
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_GATHER_TIMEOUT_S,
         "global rank 0 waits this long at its end for the other ranks' parts",
     ),
+    Option("live", False, "a one-line status on stderr while the run runs (a terminal only)"),
 )
 
 NAMES: tuple[str, ...] = tuple(o.name for o in OPTIONS)
@@ -175,6 +177,7 @@ class RunConfig:
     sensors: tuple[Sensor, ...] | None
     job: str | None = None
     gather_timeout_s: float = DEFAULT_GATHER_TIMEOUT_S
+    live: bool = False
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def named(self, name: str) -> RunConfig:
@@ -243,7 +246,7 @@ def resolve(
     points = o["max_timeline_points"]
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise ValueError(f"max_timeline_points must be an integer >= 2, got {points!r}")
-    for key in ("save", "baseline"):
+    for key in ("save", "baseline", "live"):
         if not isinstance(o[key], bool):
             raise ValueError(f"{key} must be True or False, got {o[key]!r}")
     for key in ("task", "model", "variant"):
@@ -303,5 +306,6 @@ def resolve(
         sensors=tuple(o["sensors"]) if o["sensors"] is not None else None,
         job=job,
         gather_timeout_s=float(gather),
+        live=o["live"],
         clock=clock or time.monotonic,
     )

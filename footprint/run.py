@@ -33,6 +33,7 @@ from footprint.store import Store, process_create_time
 from footprint.units import J_PER_KWH
 
 if TYPE_CHECKING:
+    from footprint.forecast import Forecast
     from footprint.jobs.identity import Membership
     from footprint.jobs.member import JobPart
     from footprint.listeners import RunListener
@@ -141,6 +142,7 @@ class Run:
         self.path: os.PathLike[str] | None = None  # where the record was saved
         self.pid = os.getpid()  # the only process that may write this run's record
         self._phases: list[Phase] = []
+        self._forecasts: list[Forecast] = []
         self._open: list[Phase] = []  # open phases of this run, in every thread and task
         self._boundary: Snapshot | None = None  # the last phase boundary (or the start)
         self._signal: str | None = None  # a signal the program's own handler took
@@ -263,6 +265,11 @@ class Run:
         self._last_checkpoint = -math.inf
         self._sampler.start(first_after_s=FIRST_TICK_S)
         _warm_up_record_model()
+        if self.config.live:  # the status line: a listener of this run (footprint/live.py)
+            from footprint.live import LiveLine
+
+            with self._lock:
+                self._listeners.append(LiveLine())
         self._notify("on_start")
 
     def _begin_without_devices(self) -> None:
@@ -642,6 +649,84 @@ class Run:
         now = snapshot if snapshot is not None else self._now()
         return {d.id: e for d, e in zip(self.devices, energies(self._start, now))}
 
+    def forecast(self, total: int, phase: str = "epoch") -> Forecast:
+        """Predict the whole run's energy, emissions and end for ``total`` occurrences of
+        ``phase`` (epochs), with a 95 % prediction interval, from those closed so far (at least
+        2; the first is left out as warm-up from 3 on: footprint/forecast.py says how). Kept in
+        the record; the final record says how far each forecast was from the truth."""
+        from datetime import datetime, timezone
+
+        from footprint import forecast as fc
+
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+            raise UsageError(
+                f"forecast: total must be a whole number of {phase}s >= 1, got {total!r}"
+            )
+        self._check_live("forecast")
+        assert self._start is not None
+        now = self._now()
+        mine = [p for p in self._phases if phase in (p.name, p.path)]
+        closed = [p for p in mine if p.end is not None]
+        open_ = [p for p in mine if p.end is None]
+        spent = sum(energies(self._start, now))
+        try:
+            pred = fc.predict(
+                [sum(energies(p.start, p.end)) for p in closed if p.end is not None],
+                [p.end.t - p.start.t for p in closed if p.end is not None],
+                total,
+                spent_j=spent,
+                open_energy_j=sum(energies(open_[-1].start, now)) if open_ else None,
+                open_elapsed_s=now.t - open_[-1].start.t if open_ else None,
+            )
+        except ValueError as exc:
+            raise UsageError(f"forecast: {exc} (phase {phase!r})") from None
+        kwh = pred.energy_j / J_PER_KWH
+        emissions = self._carbon.emissions_kg(kwh) if kwh > 0 else None
+        per_kwh = emissions / kwh if emissions is not None and kwh > 0 else None
+        made = fc.make(
+            pred,
+            phase=phase,
+            total=total,
+            done=len(closed),
+            emissions_per_kwh=per_kwh,
+            now=datetime.now(timezone.utc),
+        )
+        with self._lock:
+            self._forecasts.append(made)
+        return made
+
+    @property
+    def forecasts(self) -> tuple[Forecast, ...]:
+        """The forecasts made so far, oldest first."""
+        return tuple(self._forecasts)
+
+    def _forecast_fields(self, record: RunRecord) -> list[dict[str, Any]]:
+        final = record.status != "running" and not record.heartbeat_at
+        out = []
+        for f in self._forecasts:
+            row: dict[str, Any] = {
+                "made_at": f.made_at.isoformat(),
+                "phase": f.phase,
+                "total": f.total,
+                "done": f.done,
+                "energy_kwh": f.energy_kwh,
+                "energy_kwh_low": f.energy_kwh_low,
+                "energy_kwh_high": f.energy_kwh_high,
+                "ends_at": f.ends_at.isoformat(),
+                "epochs_used": f.epochs_used,
+                "warmup_dropped": f.warmup_dropped,
+                "method": f.method,
+                "emissions_kg": f.emissions_kg,
+            }
+            done = sum(1 for p in record.phases if f.phase in (p.name, p.path) and p.end_s)
+            if final and done == f.total and record.energy_kwh > 0:
+                actual = record.energy_kwh
+                row["actual_energy_kwh"] = actual
+                row["error_fraction"] = (f.energy_kwh - actual) / actual
+                row["within_interval"] = f.energy_kwh_low <= actual <= f.energy_kwh_high
+            out.append(row)
+        return out
+
     def so_far(self, snapshot: Snapshot | None = None) -> tuple[float, float, float | None]:
         """(energy in J, duration in s, emissions in kg or None) from one reading of the
         sensors (or at ``snapshot``, with none): what :attr:`energy_j`, :attr:`duration_s` and
@@ -679,7 +764,7 @@ class Run:
             assert self._start is not None and self._sensors is not None
             assert self._probe is not None and self._timeline is not None
             pending = self._pending(snap) if self._stop is None else {}
-            return assemble(
+            record = assemble(
                 run_id=self.id,
                 name=self.name,
                 status=status,
@@ -711,6 +796,9 @@ class Run:
                 contention=self._contention(),
                 job=self._job.fields() if self._job is not None else None,
             )
+            if self._forecasts:
+                record = record.replace(forecasts=self._forecast_fields(record))
+            return record
 
     def _contention(self) -> dict[str, Any] | None:
         sensors = self._sensors

@@ -145,6 +145,14 @@ def register(app: typer.Typer) -> None:
                 "(http://ADDR:PORT/metrics; 0: any free port).",
             ),
         ] = None,
+        live: Annotated[
+            bool,
+            typer.Option(
+                "--live",
+                help="A status line (power, energy, CO2e, forecast) on the terminal's last row "
+                "while the command runs; nothing when stderr is not a terminal.",
+            ),
+        ] = False,
         metrics_addr: Annotated[
             str,
             typer.Option(help="Address the metrics are served on (0.0.0.0: every interface)."),
@@ -177,6 +185,7 @@ def register(app: typer.Typer) -> None:
             ram_w_per_gb=ram_w_per_gb,
             sample_interval_s=sample_interval_s,
             powercap_root=powercap_root,
+            live=live,
         )
         if metrics_port is not None:  # bound before the command starts: a busy port fails now
             from footprint.integrations.prometheus import serve

@@ -21,8 +21,15 @@ from footprint.errors import UsageError, describe
 from footprint.units import J_PER_KWH
 
 #: What the callbacks add to the framework's logs at each log step: energy so far (kWh), mean
-#: power since the previous log (W), emissions so far (grams, as Hugging Face's model cards).
+#: power since the previous log (W), emissions so far (grams, as Hugging Face's model cards);
+#: from the second epoch on, also the forecast of the whole fit (FORECAST).
 FIGURES = ("footprint_energy_kwh", "footprint_power_w", "footprint_emissions_g")
+FORECAST = (
+    "footprint_forecast_energy_kwh",
+    "footprint_forecast_energy_kwh_low",
+    "footprint_forecast_energy_kwh_high",
+    "footprint_forecast_emissions_g",
+)
 
 _open: weakref.WeakSet[FitRuns] = weakref.WeakSet()
 _hooks_lock = threading.Lock()
@@ -140,6 +147,10 @@ class FitRuns:
         self._pending: dict[str, float] = {}  # units added per batch, counted at a phase's end
         #: the callback's count of a phase cut short, called when a run ends
         self.on_close: Callable[[], None] | None = None
+        #: epochs the fit will run (the framework's argument), for the forecast; None: unknown
+        self.total_epochs: int | None = None
+        self.forecast: Any = None  # the latest forecast of the open fit
+        self._epochs_closed = 0
         self._last_energy: tuple[float, float] | None = None  # (J, s) at the last log
 
     # -- runs
@@ -161,6 +172,9 @@ class FitRuns:
         self.stage = stage
         self._last_energy = None
         self._pending = {}
+        self.total_epochs = None
+        self.forecast = None
+        self._epochs_closed = 0
         _install_exit_hooks()
         _open.add(self)
         return self.run
@@ -248,6 +262,17 @@ class FitRuns:
             if n == name:
                 return
 
+    def epoch_ended(self) -> None:
+        """After an epoch's end: forecast the fit (from 2 epochs on, when its length is known)."""
+        run, total = self.run, self.total_epochs
+        self._epochs_closed += 1
+        if run is None or self.tracker is None or not total or self._epochs_closed >= total:
+            return
+        try:
+            self.forecast = run.forecast(total)
+        except UsageError:
+            pass  # fewer than 2 epochs yet, or more than planned: no forecast
+
     def close_inside(self, name: str) -> None:
         """Close the phases opened inside the innermost open ``name`` (it stays open)."""
         while self._phases and self.in_phase(name) and self._phases[-1][0] != name:
@@ -303,4 +328,11 @@ class FitRuns:
         out = {"footprint_energy_kwh": energy_j / J_PER_KWH, "footprint_power_w": power}
         if emissions is not None:
             out["footprint_emissions_g"] = emissions * 1000.0
+        f = self.forecast
+        if f is not None:  # the whole fit, predicted (95 % interval)
+            out["footprint_forecast_energy_kwh"] = f.energy_kwh
+            out["footprint_forecast_energy_kwh_low"] = f.energy_kwh_low
+            out["footprint_forecast_energy_kwh_high"] = f.energy_kwh_high
+            if f.emissions_kg is not None:
+                out["footprint_forecast_emissions_g"] = f.emissions_kg * 1000.0
         return out

@@ -100,6 +100,8 @@ class FootprintCallback(keras.callbacks.Callback):
         self._train_adapter = _adapter(("fit",))
         f = self._fits
         f.begin("fit")
+        epochs = (self.params or {}).get("epochs")
+        f.total_epochs = epochs if isinstance(epochs, int) and epochs > 0 else None
         if f.samples_per_epoch is not None:
             f.note(f"samples per epoch: {f.samples_per_epoch} (samples_per_epoch=)")
         elif f.batch_size is not None:
@@ -118,6 +120,7 @@ class FootprintCallback(keras.callbacks.Callback):
         f = self._fits
         self._count_epoch(complete=True)
         f.phase_end("epoch")
+        f.epoch_ended()
         if isinstance(logs, dict):
             f.log(numeric(logs, _quality))
             logs.update(f.figures())  # History and the progress bar come after this callback

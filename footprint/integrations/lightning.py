@@ -62,6 +62,13 @@ class FootprintCallback(Callback):
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._fits.begin("fit")
+        epochs = getattr(trainer, "max_epochs", None)
+        if (
+            isinstance(epochs, int)
+            and epochs > 0
+            and getattr(trainer, "max_steps", -1) in (-1, None)
+        ):
+            self._fits.total_epochs = epochs
         self._fits.note("samples: the first dimension of each training batch's first tensor")
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
@@ -81,6 +88,7 @@ class FootprintCallback(Callback):
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         f = self._fits
         f.phase_end("epoch")
+        f.epoch_ended()
         f.log(numeric(trainer.callback_metrics, _quality))
         self._send(trainer)
 

@@ -153,6 +153,8 @@ class FootprintCallback(TrainerCallback):
         self._args, self._loader = args, kwargs.get("train_dataloader")
         f = self._fits
         f.begin("fit")
+        epochs = getattr(state, "num_train_epochs", None)
+        f.total_epochs = math.ceil(epochs) if isinstance(epochs, (int, float)) and epochs else None
         if f.samples_per_epoch is not None:
             f.note(f"samples per epoch: {f.samples_per_epoch} (samples_per_epoch=)")
         else:
@@ -171,6 +173,7 @@ class FootprintCallback(TrainerCallback):
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._count_epoch(args, kwargs.get("train_dataloader"), complete=True)
         self._fits.phase_end("epoch")
+        self._fits.epoch_ended()
 
     def _count_epoch(self, args: Any, loader: Any, complete: bool) -> None:
         """This rank's samples in the epoch so far (``complete``: the whole epoch)."""

@@ -522,6 +522,49 @@ class JobRecord(_Part):
     }
 
 
+@dataclass(frozen=True, repr=False)
+class ForecastRecord(_Part):
+    """A forecast of the whole run made while it ran (``run.forecast``: footprint/forecast.py),
+    and, in the final record, how far it was from the truth."""
+
+    made_at: str
+    phase: str
+    total: int
+    done: int
+    energy_kwh: float
+    energy_kwh_low: float
+    energy_kwh_high: float
+    ends_at: str
+    epochs_used: int
+    warmup_dropped: bool = False
+    method: str = "per-epoch-t"
+    emissions_kg: float | None = None
+    #: the run's real energy, when it ended with ``total`` epochs of ``phase`` (else None)
+    actual_energy_kwh: float | None = None
+    #: (forecast - actual) / actual
+    error_fraction: float | None = None
+    #: whether the real energy fell inside [energy_kwh_low, energy_kwh_high]
+    within_interval: bool | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "made_at": c.timestamp,
+        "phase": c.text,
+        "total": c.whole,
+        "done": c.index,
+        "energy_kwh": c.non_negative,
+        "energy_kwh_low": c.non_negative,
+        "energy_kwh_high": c.non_negative,
+        "ends_at": c.timestamp,
+        "epochs_used": c.whole,
+        "warmup_dropped": c.flag,
+        "method": c.name,
+        "emissions_kg": c.optional(c.non_negative),
+        "actual_energy_kwh": c.optional(c.non_negative),
+        "error_fraction": c.optional(c.number),
+        "within_interval": c.optional(c.flag),
+    }
+
+
 def _hourly(value: Any, path: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -643,6 +686,8 @@ class RunRecord(_Part):
     contention: ContentionRecord | None = None
     #: the record's place in a job of many processes (None: a run of one process)
     job: JobRecord | None = None
+    #: forecasts of the whole run made while it ran (footprint/forecast.py)
+    forecasts: tuple[ForecastRecord, ...] = ()
 
     CHECKS: ClassVar[dict[str, Check]] = {
         "id": c.run_id,
@@ -683,11 +728,13 @@ class RunRecord(_Part):
         "machine_energy_kwh": c.optional(c.non_negative),
         "contention": c.optional(ContentionRecord.check),
         "job": c.optional(JobRecord.check),
+        "forecasts": c.items(ForecastRecord.check),
     }
     NESTED: ClassVar[dict[str, tuple[type[_Part], bool]]] = {
         "carbon": (CarbonRecord, False),
         "contention": (ContentionRecord, False),
         "job": (JobRecord, False),
+        "forecasts": (ForecastRecord, True),
         "devices": (DeviceRecord, True),
         "phases": (PhaseRecord, True),
         "timeline": (TimelineRecord, False),

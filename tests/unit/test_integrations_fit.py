@@ -210,3 +210,23 @@ def test_a_note_is_added_once_and_only_to_an_open_run(clock, store):
     assert [n for n in run.record.notes if n.startswith("TestCallback")] == [
         "TestCallback: samples: counted so"
     ]
+
+
+def test_a_fit_of_known_length_forecasts_itself_from_its_second_epoch(clock, store):
+    fits = _fits(clock, store)
+    fits.begin("fit")
+    fits.total_epochs = 4
+    seen = []
+    for _ in range(4):
+        fits.phase_start("epoch")
+        clock.advance(10.0)  # 50 W: 500 J an epoch
+        fits.phase_end("epoch")
+        fits.epoch_ended()
+        seen.append(fits.figures().get("footprint_forecast_energy_kwh"))
+    assert seen[0] is None  # one epoch: no spread to learn from
+    assert seen[1] == pytest.approx(2000 / 3.6e6) and seen[2] == pytest.approx(2000 / 3.6e6)
+    record = fits.end().record
+    assert [(f.done, f.total) for f in record.forecasts] == [(2, 4), (3, 4)]
+    assert all(
+        f.error_fraction == pytest.approx(0.0) and f.within_interval for f in record.forecasts
+    )
