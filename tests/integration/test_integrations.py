@@ -329,6 +329,23 @@ def test_keras_fit_evaluate_predict_and_history(tmp_path, powercap):
     assert predict.name == "predict" and predict.counts == {"queries": 40}
 
 
+def test_keras_fit_forecasts_itself_into_history_and_the_record(tmp_path, powercap):
+    _needs("keras")
+    out = tmp_path / "keras"
+    _ok(_run("keras_job.py", out, "forecast", powercap))
+    facts = _facts(out)
+    fit = Store(out / "store").get(facts["fit"])
+    # forecasts after epochs 2 and 3 of 4, each then checked against the truth
+    assert [(f.done, f.total) for f in fit.forecasts] == [(2, 4), (3, 4)]
+    assert all(f.actual_energy_kwh == fit.energy_kwh for f in fit.forecasts)
+    assert all(f.error_fraction is not None for f in fit.forecasts)
+    forecast = facts["history"]["footprint_forecast_energy_kwh"]  # History from epoch 2 on
+    assert len(forecast) == 3 and forecast[0] == pytest.approx(fit.forecasts[0].energy_kwh)
+    low = facts["history"]["footprint_forecast_energy_kwh_low"]
+    high = facts["history"]["footprint_forecast_energy_kwh_high"]
+    assert all(lo <= f <= hi for lo, f, hi in zip(low, forecast, high))
+
+
 def test_keras_counts_from_the_batch_size_option_when_keras_knows_none(tmp_path, powercap):
     _needs("keras")
     out = tmp_path / "keras"

@@ -5,6 +5,7 @@ fit        fit, then evaluate() and predict(); OUT/facts.json
 generator  fit on a Python generator (Keras knows no batch size) with the callback's batch_size=,
            then without it
 uncaught   the loss raises in the second epoch; the exception leaves the program
+forecast   fit for 4 epochs: the forecast from the second epoch on
 """
 
 import json
@@ -60,7 +61,12 @@ common = dict(
     sample_interval_s=0.05,
 )
 facts: dict = {}
-if MODE == "generator":
+if MODE == "forecast":
+    cb = FootprintCallback(**common)
+    history = model.fit(x, y, epochs=4, batch_size=16, callbacks=[cb], verbose=0)
+    facts["fit"] = cb.run.record.id
+    facts["history"] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+elif MODE == "generator":
 
     def batches():
         while True:
