@@ -136,36 +136,24 @@ class Exporter:
                     emissions[key] = emissions.get(key, 0.0) + f.emissions_kg
             ended = dict(self._ended)
             live = len(self._followed)
-        e = CounterMetricFamily(
-            "footprint_energy_joules",
-            "Energy of each device, the runs' own share (J); each run's record exactly at its end",
-            labels=DEVICE_LABELS,
-        )
-        for labels, value in energy.items():
-            e.add_metric(labels, value)
-        yield e
-        p = GaugeMetricFamily(
-            "footprint_power_watts",
-            "Mean power of each device over the last sampler tick (W); 0 between runs",
-            labels=DEVICE_LABELS,
-        )
-        for labels, value in power.items():
-            p.add_metric(labels, value)
-        yield p
-        c = CounterMetricFamily(
-            "footprint_emissions_kilograms",
-            "Operational emissions (kg CO2e) of runs with a region or carbon intensity",
-            labels=RUN_LABELS,
-        )
-        for labels, value in emissions.items():
-            c.add_metric(labels, value)
-        yield c
-        r = CounterMetricFamily(
-            "footprint_runs", "Runs ended, by status", labels=("status", *RUN_LABELS)
-        )
-        for labels, n in ended.items():
-            r.add_metric(labels, n)
-        yield r
+        families: list[tuple[type, str, str, tuple[str, ...], dict]] = [
+            (CounterMetricFamily, "footprint_energy_joules",
+             "Energy of each device, the runs' own share (J); each run's record exactly at its end",
+             DEVICE_LABELS, energy),
+            (GaugeMetricFamily, "footprint_power_watts",
+             "Mean power of each device over the last sampler tick (W); 0 between runs",
+             DEVICE_LABELS, power),
+            (CounterMetricFamily, "footprint_emissions_kilograms",
+             "Operational emissions (kg CO2e) of runs with a region or carbon intensity",
+             RUN_LABELS, emissions),
+            (CounterMetricFamily, "footprint_runs", "Runs ended, by status",
+             ("status", *RUN_LABELS), ended),
+        ]  # fmt: skip
+        for kind, name, doc, labelnames, values in families:
+            family = kind(name, doc, labels=labelnames)
+            for labels, value in values.items():
+                family.add_metric(labels, value)
+            yield family
         yield GaugeMetricFamily("footprint_runs_live", "Runs being measured now", value=live)
 
 
