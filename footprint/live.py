@@ -144,9 +144,14 @@ class LiveLine:
             if self._fd is None:
                 return
             try:
-                cols = os.get_terminal_size(self._fd).columns
+                size = os.get_terminal_size(self._fd)
+                cols, rows = size.columns, size.lines
             except OSError:
-                cols = 80
+                cols, rows = 80, self._rows
+            region = ""
+            if rows != self._rows and rows >= 3:  # the terminal was resized: move the line
+                region = f"\x1b[{self._rows};1H\x1b[2K\x1b[1;{rows - 1}r"
+                self._rows = rows
             line = text[: max(1, cols - 1)]
-            self._write(f"\x1b7\x1b[{self._rows};1H\x1b[2K\x1b[7m{line}\x1b[0m\x1b8")
+            self._write(f"\x1b7{region}\x1b[{self._rows};1H\x1b[2K\x1b[7m{line}\x1b[0m\x1b8")
             self.draws += 1
