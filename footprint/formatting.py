@@ -12,17 +12,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from footprint.record import DeviceRecord
 
-_SI_ENERGY = ((3.6e6, "kWh"), (3600.0, "Wh"), (1.0, "J"))
+_SI_ENERGY = (
+    (3.6e9, "MWh"),
+    (3.6e6, "kWh"),
+    (3600.0, "Wh"),
+    (1.0, "J"),
+    (1e-3, "mJ"),
+    (1e-6, "µJ"),
+    (1e-9, "nJ"),
+)
 
 
 def fmt_energy_j(energy_j: float | None) -> str:
-    """Joules in the unit that reads best: J below 1 Wh, then Wh, then kWh (MWh beyond)."""
-    if energy_j is None:
+    """Joules in the unit that reads best: nJ, µJ, mJ and J below 1 Wh, then Wh, kWh, MWh;
+    three significant digits, never an exponent for a person."""
+    if energy_j is None or not math.isfinite(energy_j):
         return "–"
-    if energy_j >= 3.6e9:
-        return f"{energy_j / 3.6e9:.3g} MWh"
+    if energy_j == 0:
+        return "0 J"
     for factor, unit in _SI_ENERGY:
-        if abs(energy_j) >= factor or unit == "J":
+        if abs(energy_j) >= factor or unit == "nJ":
             return f"{_sig(energy_j / factor)} {unit}"
     return "–"
 
@@ -32,12 +41,14 @@ def fmt_kwh(energy_kwh: float | None) -> str:
 
 
 def fmt_emissions(emissions_kg: float | None) -> str:
-    """kg CO2e as mg, g, kg or t, whichever reads best."""
+    """kg CO2e as ng, µg, mg, g, kg or t, whichever reads best."""
     if emissions_kg is None:
         return "–"
     g = emissions_kg * 1000
     if g == 0:
         return "0 g"
+    if g < 1e-3:
+        return f"{_sig(g * 1e6)} µg" if g >= 1e-6 else f"{_sig(g * 1e9)} ng"
     if g < 1:
         return f"{_sig(g * 1000)} mg"
     if g < 1000:

@@ -41,6 +41,22 @@ def _app():
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
+
+    def _version(value: bool) -> None:
+        if value:
+            from footprint import __version__
+
+            print(f"footprint {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        """Measure the energy and carbon footprint of machine-learning runs."""
+
     for module in _COMMANDS:
         try:
             mod = importlib.import_module(module)

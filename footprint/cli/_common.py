@@ -9,6 +9,7 @@ import typer
 from footprint.formatting import (  # noqa: F401  (re-exported for subcommands)
     fmt_duration,
     fmt_emissions,
+    fmt_energy_j,
     fmt_kwh,
     literal,
     measured_label,
@@ -104,3 +105,71 @@ def cell(value: object) -> Any:
 def add_row(table: Any, *values: object) -> None:
     """``table.add_row`` with every value shown as literal text (see :func:`cell`)."""
     table.add_row(*(cell(v) for v in values))
+
+
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Show every column, however wide the table gets."),
+]
+
+
+def fit_columns(
+    headers: list[str], rows: list[list[str]], drop_order: list[str], width: int | None
+) -> tuple[list[int], list[str]]:
+    """Which columns a table keeps to fit ``width`` characters (None: all), and the headers of
+    those left out: numbers and ids are never wrapped, so columns go instead, in
+    ``drop_order`` (headers, least useful first). A header may wrap at its spaces."""
+    keep = list(range(len(headers)))
+
+    def need(i: int) -> int:
+        words = max((len(w) for w in headers[i].split()), default=1)
+        return max([words, *(len(r[i]) for r in rows)])
+
+    def total() -> int:
+        return sum(need(i) for i in keep) + 3 * len(keep) + 1  # rich's borders and padding
+
+    dropped: list[str] = []
+    if width is not None:
+        for name in drop_order:
+            if total() <= width:
+                break
+            if name in headers and headers.index(name) in keep and len(keep) > 1:
+                keep.remove(headers.index(name))
+                dropped.append(name)
+    return keep, dropped
+
+
+def print_table(
+    title: str,
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    left: set[str],
+    drop_order: list[str],
+    wide: bool,
+    notes: list[str] | None = None,
+) -> None:
+    """A Rich table on stdout that stays readable at the console's width: cells never wrap
+    mid-token; columns that do not fit are left out with a note (``--wide``: all of them)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    keep, dropped = fit_columns(headers, rows, drop_order, None if wide else console.width)
+    table = Table(title=cell(title), title_justify="left")
+    for i in keep:
+        table.add_column(
+            cell(headers[i]), justify="left" if headers[i] in left else "right", no_wrap=False,
+            overflow="fold", min_width=max(len(r[i]) for r in rows) if rows else None,
+        )  # fmt: skip
+    for r in rows:
+        table.add_row(*(cell(r[i]) for i in keep))
+    console.print(table, crop=False)
+    if dropped:
+        console.print(
+            literal(f"note: columns left out to fit {console.width} columns: "
+                    f"{', '.join(dropped)} (--wide for all, or --format csv/json)"),
+            markup=False,
+        )  # fmt: skip
+    for note in notes or []:
+        console.print(literal(f"note: {note}"), markup=False)

@@ -18,10 +18,12 @@ from footprint.cli._common import (
     ExperimentOption,
     MlflowOption,
     StoreOption,
-    add_row,
-    cell,
+    WideOption,
+    fmt_emissions,
+    fmt_energy_j,
     literal,
     mlflow_records,
+    print_table,
     reading_store,
 )
 
@@ -29,31 +31,55 @@ FORMATS = ("table", "csv", "markdown", "json")
 
 # (column, header, format) shown by table and markdown; csv and json carry every column.
 _SHOWN = (
+    ("rank", "rank", "d"),
     ("task", "task", "s"),
     ("model", "model", "s"),
     ("variant", "variant", "s"),
     ("n", "n", "d"),
     ("quality", "{quality}", ".4g"),
-    ("energy_wh_per_1k", "Wh/1k {per}", ".4g"),
+    ("energy_wh_per_1k", "energy/1k {per}", "wh"),
     ("energy_ci", "95% CI", "ci"),
-    ("emissions_g_per_1k", "gCO2e/1k {per}", ".4g"),
+    ("emissions_g_per_1k", "CO2e/1k {per}", "g"),
     ("quality_per_kwh", "{quality} per kWh/unit", ".4g"),
     ("pareto", "pareto", "b"),
     ("stars", "stars", "stars"),
-    ("energy_vs_baseline", "x baseline", ".3g"),
+    ("energy_vs_baseline", "vs baseline", "x"),
     ("quality_delta_vs_baseline", "d {quality}", "+.3g"),
     ("tie_with", "tie with", "list"),
     ("unranked", "unranked", "s"),
 )
 
 
+#: the table's columns left out first when it does not fit the terminal (then --wide)
+_DROP_ORDER = (
+    "tie_with",
+    "unranked",
+    "quality_per_kwh",
+    "quality_delta_vs_baseline",
+    "pareto",
+    "energy_ci",
+    "stars",
+    "emissions_g_per_1k",
+    "n",
+    "variant",
+)
+
+
 def _cell(row: dict, column: str, fmt: str) -> str:
     if column == "energy_ci":
         low, high = row["energy_wh_per_1k_ci_low"], row["energy_wh_per_1k_ci_high"]
-        return "-" if low is None else f"[{low:.4g}, {high:.4g}]"
-    value = row[column]
+        if low is None:
+            return "-"
+        return f"[{fmt_energy_j(low * 3600)}, {fmt_energy_j(high * 3600)}]"
+    value = row.get(column)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if fmt == "wh":  # a person reads J/Wh/kWh with prefixes; csv and json keep Wh
+        return fmt_energy_j(value * 3600)
+    if fmt == "g":
+        return fmt_emissions(value / 1000)
+    if fmt == "x":
+        return f"×{value:.2f}"
     if fmt == "b":
         return "yes" if value else ""
     if fmt == "stars":
@@ -151,6 +177,7 @@ def register(app: typer.Typer) -> None:
         descending: Annotated[bool, typer.Option(help="Sort --sort columns descending.")] = False,
         mlflow: MlflowOption = None,
         experiment: ExperimentOption = None,
+        wide: WideOption = False,
     ) -> int:
         from footprint.errors import UsageError
         from footprint.ranking import build
@@ -177,21 +204,19 @@ def register(app: typer.Typer) -> None:
         if format == "markdown":
             print(render(board, format))
             return 0
-        from rich.console import Console
-        from rich.table import Table
-
         shown = _table_columns(board)
         tasks = {row["task"] for row in board.rows}
         title = f"energy per 1,000 {per}" + (f", task {tasks.pop()}" if len(tasks) == 1 else "")
-        table = Table(title=cell(title), title_justify="left")
-        for (column, _, fmt), text in zip(_SHOWN, _headers(board)):
-            if column in shown:
-                left = fmt in ("s", "list", "stars", "b")
-                table.add_column(cell(text), justify="left" if left else "right", overflow="fold")
-        for row in board.rows:
-            add_row(table, *(_cell(row, c, f) for c, _, f in _SHOWN if c in shown))
-        console = Console(highlight=False)
-        console.print(table)
-        for note in board.notes:
-            console.print(literal(f"note: {note}"), markup=False)
+        spec = [(c, h, f) for (c, _, f), h in zip(_SHOWN, _headers(board)) if c in shown]
+        headers = [h for _, h, _ in spec]
+        by_column = {c: h for c, h, _ in spec}
+        print_table(
+            title,
+            headers,
+            [[literal(_cell(row, c, f)) for c, _, f in spec] for row in board.rows],
+            left={h for c, h, f in spec if f in ("s", "list", "stars", "b")},
+            drop_order=[by_column[c] for c in _DROP_ORDER if c in by_column],
+            wide=wide,
+            notes=list(board.notes),
+        )
         return 0

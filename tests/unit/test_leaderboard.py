@@ -573,8 +573,8 @@ def test_cli_table_and_markdown(store, capsys):
     argv = _cli_store(store)
     assert main(argv + ["--format", "markdown"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("| task | model | variant | n | accuracy | Wh/1k queries | 95% CI |")
-    assert "| digits | C | - | 1 | 0.89 | 15 | - |" in out
+    assert out.startswith("| rank | task | model | variant | n | accuracy | energy/1k queries |")
+    assert "| - | digits | C | - | 1 | 0.89 | 15.0 Wh | - |" in out  # prefixed units for people
     assert "- 1 run(s) excluded by status (1 failed)" in out
     assert main(argv) == 0
     out = capsys.readouterr().out
