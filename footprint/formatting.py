@@ -82,6 +82,7 @@ def _sig(x: float, digits: int = 3) -> str:
     """``digits`` significant digits, without exponent for everyday magnitudes."""
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
+    x = float(f"{x:.{digits - 1}e}")  # rounded first: 9.9999 reads 10.0, not 10.00
     magnitude = math.floor(math.log10(abs(x)))
     if magnitude >= digits:
         return f"{x:,.0f}"

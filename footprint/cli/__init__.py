@@ -16,6 +16,8 @@ _COMMANDS = (
     "footprint.cli.sensors",
     "footprint.cli.run",
     "footprint.cli.runs",
+    "footprint.cli.show",
+    "footprint.cli.rm",
     "footprint.cli.merge",
     "footprint.cli.regions",
     "footprint.cli.whatif",

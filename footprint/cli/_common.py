@@ -156,6 +156,9 @@ def print_table(
 
     console = Console(highlight=False)
     keep, dropped = fit_columns(headers, rows, drop_order, None if wide else console.width)
+    if wide:  # as wide as the table needs, headers unwrapped
+        natural = sum(max([len(headers[i]), *(len(r[i]) for r in rows)]) + 3 for i in keep) + 1
+        console = Console(highlight=False, width=max(console.width, natural))
     table = Table(title=cell(title), title_justify="left")
     for i in keep:
         table.add_column(

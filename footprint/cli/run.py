@@ -100,6 +100,61 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
+_SECRET = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
+
+
+def _secret(name: str) -> bool:
+    return any(word in name.upper().replace("-", "_") for word in _SECRET)
+
+
+def redact(cmd: list[str]) -> list[str]:
+    """The command line with the values of secret-looking options hidden: ``--token X``,
+    ``--api-key=X``, ``AWS_SECRET_ACCESS_KEY=X`` (names holding TOKEN, SECRET, PASSWORD, KEY
+    ...) become ``***``."""
+    out: list[str] = []
+    hide_next = False
+    for arg in cmd:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if arg.startswith("-") and _secret(name.lstrip("-")):
+            if eq:
+                out.append(f"{name}=***")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        if (
+            eq
+            and not arg.startswith("-")
+            and name
+            and name.replace("_", "").isalnum()
+            and _secret(name)
+        ):
+            out.append(f"{name}=***")
+            continue
+        out.append(arg)
+    return out
+
+
+def _pairs(option: str, items: list[str] | None, form: str) -> dict[str, float]:
+    from footprint.errors import UsageError
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not sep or not key.strip() or number != number:
+            raise UsageError(f"{option} must be {form}; got {item!r}")
+        out[key.strip()] = number
+    return out
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "run",
@@ -145,6 +200,30 @@ def register(app: typer.Typer) -> None:
                 "(http://ADDR:PORT/metrics; 0: any free port).",
             ),
         ] = None,
+        task: Annotated[str | None, typer.Option(help="The task, for leaderboards.")] = None,
+        model: Annotated[str | None, typer.Option(help="The model, for leaderboards.")] = None,
+        variant: Annotated[
+            str | None, typer.Option(help="The variant (int8, distilled...), for leaderboards.")
+        ] = None,
+        baseline: Annotated[
+            bool, typer.Option("--baseline", help="This (task, model, variant) is the baseline.")
+        ] = False,
+        count: Annotated[
+            list[str] | None,
+            typer.Option(help="UNIT=N units of work the command did (repeatable): queries=1000."),
+        ] = None,
+        metric: Annotated[
+            list[str] | None,
+            typer.Option(help="NAME=VALUE a quality metric of the command (repeatable)."),
+        ] = None,
+        record_command: Annotated[
+            bool,
+            typer.Option(
+                "--record-command/--no-record-command",
+                help="Keep the command line and working directory in the record (values of "
+                "options that look like secrets are redacted).",
+            ),
+        ] = True,
         live: Annotated[
             bool,
             typer.Option(
@@ -167,6 +246,11 @@ def register(app: typer.Typer) -> None:
             if not sep or not key:
                 raise UsageError(f"--tag must be KEY=VALUE, got {item!r}")
             tags[key] = value
+        counts = _pairs("--count", count, "UNIT=N, e.g. --count queries=1000")
+        metrics = _pairs("--metric", metric, "NAME=VALUE, e.g. --metric accuracy=0.91")
+        if record_command:
+            tags.setdefault("command", shlex.join(redact(cmd)))
+            tags.setdefault("cwd", os.getcwd())
         pue_value: float | str | None = pue
         try:
             pue_value = float(pue) if pue is not None else None
@@ -186,6 +270,10 @@ def register(app: typer.Typer) -> None:
             sample_interval_s=sample_interval_s,
             powercap_root=powercap_root,
             live=live,
+            task=task,
+            model=model,
+            variant=variant,
+            baseline=baseline,
         )
         if metrics_port is not None:  # bound before the command starts: a busy port fails now
             from footprint.integrations.prometheus import serve
@@ -217,9 +305,15 @@ def register(app: typer.Typer) -> None:
             if got or rc in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP, 130, 143, 129):
                 names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(got))
                 why = f"{names} to footprint run; " if names else ""
-                run.interrupt(f"command ended by signal ({why}exit {rc}): {shlex.join(cmd)}")
+                run.interrupt(
+                    f"command ended by signal ({why}exit {rc}): {shlex.join(redact(cmd))}"
+                )
             elif rc != 0:
-                run.fail(f"command exited with {rc}: {shlex.join(cmd)}")
+                run.fail(f"command exited with {rc}: {shlex.join(redact(cmd))}")
+            if counts:
+                run.count(**counts)
+        if metrics:
+            run.log(**metrics)
         job = None
         if run.job_id is None and run.path is not None:
             from footprint.jobs.member import adopt
