@@ -319,9 +319,22 @@ def recompute(
     record = as_record(record)
     old = record.carbon
     if intensity_csv is None and carbon_intensity is None and region is None:
-        raise RegionError(
-            "nothing to recompute with: pass intensity_csv=, carbon_intensity= or region="
-        )
+        if pue is None:
+            raise RegionError(
+                "nothing to recompute with: pass intensity_csv=, carbon_intensity=, region= or "
+                "pue= (on the command line: --intensity-csv, --carbon-intensity, --region, --pue)"
+            )
+        # a new PUE alone: the run's own intensity again (its region's table figure, or the
+        # intensity the user gave), times the new PUE
+        if old is not None and old.kind == "user" and record.carbon_intensity_g_per_kwh:
+            carbon_intensity = record.carbon_intensity_g_per_kwh
+        elif (old.region if old else None) or record.region:
+            region = (old.region if old else None) or record.region
+        else:
+            raise RegionError(
+                f"run {record.id[:8]} has no region or carbon intensity to apply a PUE to: give "
+                "one too (--region CODE or --carbon-intensity G_PER_KWH; region=/carbon_intensity=)"
+            )
     old_pue = record.effective_pue
     setup = resolve(
         region=region if region is not None else ((old.region if old else None) or record.region),

@@ -17,6 +17,18 @@ from footprint.cli._common import (
     reading_store,
 )
 
+#: regions shown for reference in the summary (large grids people compare against)
+REFERENCE = ("FR", "DE", "GB", "US", "CN", "IN", "SE", "PL")
+
+
+def _summary(rows: list[dict]) -> list[dict]:
+    """The run's own region, the 10 lowest and 10 highest intensities and the reference ones,
+    lowest first."""
+    ordered = sorted(rows, key=lambda r: r["g_per_kwh"])
+    keep = {id(r) for r in ordered[:10] + ordered[-10:]}
+    keep |= {id(r) for r in ordered if r["own_region"] or r["this_run"] or r["region"] in REFERENCE}
+    return [r for r in ordered if id(r) in keep]
+
 
 def register(app: typer.Typer) -> None:
     @app.command(
@@ -36,6 +48,10 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int | None, typer.Option(help="Show at most N rows.", min=1)] = None,
         store: StoreOption = None,
         format: Annotated[str, typer.Option(help="table or json.")] = "table",
+        all_regions: Annotated[
+            bool,
+            typer.Option("--all", help="Every region (default without --regions: a summary)."),
+        ] = False,
     ) -> int:
         from footprint.carbon import whatif
         from footprint.errors import UsageError
@@ -52,7 +68,12 @@ def register(app: typer.Typer) -> None:
         names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
         if regions is not None and not names:
             raise UsageError("--regions is empty: pass e.g. --regions FR,PL,US-CA")
-        rows = whatif(record, names, kinds=(kind,) if kind else None)[:limit]
+        rows = whatif(record, names, kinds=(kind,) if kind else None)
+        every = len(rows)
+        summary = names is None and not all_regions and limit is None and every > 30
+        if summary:
+            rows = _summary(rows)
+        rows = rows[:limit]
         if format == "json":
             json.dump(rows, sys.stdout, indent=2)
             print()
@@ -118,4 +139,10 @@ def register(app: typer.Typer) -> None:
             "annual table figures, even if the run used hourly data; bases differ between "
             "sources (life-cycle or direct, CO2e or CO2): see the basis column"
         )
+        if summary:
+            print(
+                f"{len(rows)} of {every} regions: the run's own, the 10 lowest, the 10 highest "
+                f"and a few for reference ({', '.join(REFERENCE)}); --all for every region, "
+                "--regions to choose, --kind to filter"
+            )
         return 0

@@ -413,13 +413,46 @@ def import_codecarbon(
     """Read a CodeCarbon ``emissions.csv`` and save its runs in ``store``; return the records.
 
     ``options`` are those of :func:`read_codecarbon_csv`. Importing a file again updates the
-    same runs (ids come from CodeCarbon's run_id).
+    same runs (ids come from CodeCarbon's run_id) and keeps what the earlier import was told
+    (task, model, variant, baseline, counts, metrics, directions) unless told again.
     """
+    from footprint.errors import StoreError
     from footprint.store import Store
 
     records = read_codecarbon_csv(path, **options)
     st = Store(store)
     st.ensure_writable()
+    saved = []
     for r in records:
+        try:
+            before = st.get(r.id) if st.file_for(r.id).exists() else None
+        except StoreError:
+            before = None
+        if before is not None:
+            r = _keep_given(r, before, options)
         st.save(r)
-    return records
+        saved.append(r)
+    return saved
+
+
+#: what an import is told (CodeCarbon records none of it), by option name -> record field
+_GIVEN = {
+    "task": "task",
+    "model": "model",
+    "variant": "variant",
+    "baseline": "baseline",
+    "counts": "counts",
+    "metrics": "metrics",
+    "higher_is_better": "metric_directions",
+}
+
+
+def _keep_given(new: RunRecord, before: RunRecord, options: dict[str, Any]) -> RunRecord:
+    """``new`` with what an earlier import of the same run was told, where this one was told
+    nothing (None, False or empty for that option)."""
+    keep = {
+        field: getattr(before, field)
+        for option, field in _GIVEN.items()
+        if not options.get(option) and getattr(before, field)
+    }
+    return new.replace(**keep) if keep else new

@@ -213,3 +213,27 @@ def test_footprint_run_can_enter_leaderboards_and_records_its_command(tmp_path):
         timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "--count must be UNIT=N" in bad.stderr
+
+
+def test_whatif_without_regions_is_a_summary_and_all_gives_every_region(clock, store, capsys):
+    made = _runs(clock, store)
+    assert main(["whatif", made[0].id[:8], "--store", str(store), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert main(["whatif", made[0].id[:8], "--store", str(store), "--format", "json", "--all"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert 20 <= len(summary) <= 40 < len(every)
+    by = sorted(every, key=lambda r: r["g_per_kwh"])
+    names = [r["region"] for r in summary]
+    assert [r["region"] for r in by[:10]] == names[:10]  # the lowest ten, lowest first
+    assert {r["region"] for r in by[-10:]} <= set(names)
+    assert "FR" in names and "DE" in names  # the run's own, and the references
+    assert main(["whatif", made[0].id[:8], "--store", str(store)]) == 0
+    assert "--all for every region" in capsys.readouterr().out
+
+
+def test_recompute_with_a_new_pue_alone(clock, store, capsys):
+    made = _runs(clock, store)
+    assert main(["recompute", made[0].id[:8], "--pue", "1.5", "--store", str(store)]) == 0
+    capsys.readouterr()
+    again = Store(store).get(made[0].id)
+    assert again.pue == 1.5 and again.emissions_kg == pytest.approx(made[0].emissions_kg * 1.5)

@@ -145,6 +145,14 @@ def test_cli_import_is_idempotent(codecarbon_csv, store, capsys):
     assert all(r.counts == {"queries": 500.0} and r.metrics == {"f1": 0.8} for r in records)
     assert main(argv + ["--count", "queries"]) == 2
     assert "--count must be UNIT=NUMBER" in capsys.readouterr().err
+    # importing the file again without the flags keeps what the first import was told
+    assert main(argv) == 0
+    again = Store(store).records()
+    assert {(r.task, r.model) for r in again} == {("digits", "mlp")}
+    assert all(r.counts == {"queries": 500.0} and r.metrics == {"f1": 0.8} for r in again)
+    # and a flag given again replaces its field only
+    assert main(argv + ["--model", "cnn"]) == 0
+    assert {(r.task, r.model) for r in Store(store).records()} == {("digits", "cnn")}
 
 
 HEADER = "timestamp,project_name,run_id,duration,emissions,energy_consumed,cpu_energy,ram_energy\n"

@@ -237,3 +237,17 @@ def test_equivalents():
     assert eq["smartphone_charges"]["value"] == pytest.approx(100.0)
     assert "epa.gov" in eq["car_km"]["source"]
     assert fc.equivalents(None, None)["car_km"]["value"] is None
+
+
+def test_a_new_pue_alone_is_a_recompute_with_the_runs_own_intensity():
+    record = {**RECORD, **fc.emissions_for(RECORD, fc.resolve("DE", pue=1.2))}
+    new = fc.recompute(record, pue=1.5)
+    assert new.region == "DE" and new.pue == 1.5
+    assert new.emissions_kg == pytest.approx(record["emissions_kg"] / 1.2 * 1.5)
+    given = {**RECORD, **fc.emissions_for(RECORD, fc.resolve(carbon_intensity=300.0))}
+    assert fc.recompute(given, pue=2.0).emissions_kg == pytest.approx(2.0 * 2.0 * 0.3)
+    bare = {**RECORD, **fc.emissions_for(RECORD, fc.resolve())}
+    with pytest.raises(RegionError, match="no region or carbon intensity to apply a PUE to"):
+        fc.recompute(bare, pue=1.5)
+    with pytest.raises(RegionError, match="on the command line: --intensity-csv"):
+        fc.recompute(record)
