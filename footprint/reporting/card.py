@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from footprint.errors import RegionError
+from footprint.formatting import fmt_duration, fmt_emissions, fmt_kwh
 from footprint.record import CarbonRecord, RunRecord, as_record
-from footprint.units import J_PER_KWH
 
 #: Values Hugging Face documents for ``training_type``.
 TRAINING_TYPES = ("pre-training", "fine-tuning")
@@ -130,7 +130,6 @@ def card(record: RunRecord | dict[str, Any], training_type: str | None = None) -
         text = _plain_number(value) if isinstance(value, float) else json.dumps(value)
         lines.append(f"  {key}: {text}")
     lines.append("---")
-    hours = r.duration_s / 3600
     energy_kwh = r.energy_kwh
     source = md_text(carbon.source or carbon.kind or "the given value")
     year = f", {carbon.year}" if carbon.year else ""
@@ -139,17 +138,25 @@ def card(record: RunRecord | dict[str, Any], training_type: str | None = None) -
     if r.embodied_emissions_kg is not None:
         embodied = (
             f" Embodied (manufacturing) emissions amortised over the run: "
-            f"{r.embodied_emissions_kg * 1000:.3g} g CO2e, not included above."
+            f"{fmt_emissions(r.embodied_emissions_kg)} CO2e, not included above."
         )
+    status = "" if r.status == "completed" else f" ({md_text(r.status)}: it did not finish)"
+    if r.imported_from:
+        origin = md_text(str(r.imported_from.get("tool") or "CodeCarbon"))
+        provenance = f"Imported from {origin} with {meta['source']}."
+    elif any(d.measured for d in r.devices):
+        provenance = f"Measured and recorded with {meta['source']}."
+    else:
+        provenance = f"Estimated with {meta['source']} (no device could be read)."
     paragraph = (
         "## Environmental impact\n\n"
-        f"The {meta['training_type']} run “{md_text(r.name)}” emitted "
-        f"**{meta['emissions']:.4g} g "
-        f"CO2e**, using {energy_kwh:.4g} kWh of IT energy ({energy_kwh * J_PER_KWH:,.0f} J) "
-        f"over {hours:.3g} h on {md_text(meta['hardware_used'])}, in "
+        f"The {meta['training_type']} run “{md_text(r.name)}”{status} emitted "
+        f"**{fmt_emissions(meta['emissions'] / 1000)} "
+        f"CO2e**, using {fmt_kwh(energy_kwh)} of IT energy "
+        f"over {fmt_duration(r.duration_s)} on {md_text(meta['hardware_used'])}, in "
         f"{md_text(meta['geographical_location'])}. "
         f"Carbon intensity: {r.carbon_intensity_g_per_kwh or 0:.4g} g CO2e/kWh ({source}{year}"
         f"{basis}); PUE {r.pue:g}. {_measured_sentence(r)}{embodied} "
-        f"Measured with {meta['source']}."
+        f"{provenance}"
     )
     return "\n".join(lines) + "\n\n" + paragraph + "\n"

@@ -7,6 +7,7 @@ from synthetic import make_record
 
 from footprint import carbon
 from footprint.errors import RegionError
+from footprint.formatting import fmt_duration, fmt_emissions, fmt_kwh
 from footprint.reporting.card import card, co2_eq_emissions
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
@@ -57,7 +58,24 @@ def test_card_body_and_metadata_load(tmp_path):
     assert meta["emissions"] == float(f"{record.emissions_kg * 1000:.6g}")
     body = text.split("---\n", 2)[2]
     assert body.lstrip().startswith("## Environmental impact")
-    assert f"{record.energy_kwh:.4g} kWh" in body and "France (FR)" in body
+    assert f"using {fmt_kwh(record.energy_kwh)} of IT energy" in body and "France (FR)" in body
+    # durations and masses a person reads; what made the figures, without contradiction
+    assert f"over {fmt_duration(record.duration_s)} on" in body and " h on" not in body
+    assert f"**{fmt_emissions(record.emissions_kg)} CO2e**" in body
+    assert "Measured and recorded with footprint" in body and "Measured with" not in body
+
+
+def test_card_says_failed_imported_and_estimated():
+    base = make_record("bert", points=10)
+    failed = card(base.replace(status="failed", error="boom"))
+    assert "“bert” (failed: it did not finish) emitted" in failed
+    imported = card(base.replace(imported_from={"tool": "codecarbon", "path": "e.csv"}))
+    assert "Imported from codecarbon with footprint" in imported
+    estimated_only = base.replace(
+        devices=[{**d.to_dict(), "measured": False} for d in base.devices]
+    )
+    text = card(estimated_only)
+    assert "Estimated with footprint" in text and "Measured" not in text
 
 
 def test_user_intensity_location_and_no_emissions_error():
