@@ -26,6 +26,7 @@ _LAZY = {
     "bench_interleaved": ("footprint.steady_state", "bench_interleaved"),
     "Candidate": ("footprint.steady_state", "Candidate"),
     "report": ("footprint.reporting", "report"),
+    "check_report": ("footprint.reporting", "check_report"),
     "FootprintError": ("footprint.errors", "FootprintError"),
     "FootprintWarning": ("footprint.errors", "FootprintWarning"),
 }
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # real imports for type checkers and IDEs only
     from footprint.errors import FootprintError, FootprintWarning  # noqa: F401
     from footprint.frames import leaderboard, load_runs  # noqa: F401
     from footprint.listeners import add_listener  # noqa: F401
+    from footprint.reporting import check_report, report  # noqa: F401
     from footprint.run import Run  # noqa: F401
     from footprint.steady_state import Candidate, bench, bench_interleaved  # noqa: F401
     from footprint.store import Store  # noqa: F401

@@ -73,6 +73,32 @@ def report(
     )[0]
 
 
+def check_report(
+    out: str | os.PathLike = "reports/footprint-report.html", overwrite: bool = False
+) -> Path:
+    """Fail now, before a script's work, where ``report(out=out, overwrite=overwrite)`` would
+    fail at its end: the file exists (and ``overwrite`` is False), it is a directory, or its
+    folder cannot be written. Returns the path. Call it at the start of a script that ends with
+    :func:`report`."""
+    target = Path(out)
+    if target.is_dir():
+        raise ReportError(f"{str(target)!r} is a directory: give a file name such as report.html")
+    if target.exists() and not overwrite:
+        raise ReportExistsError(
+            f"{str(target)!r} already exists, and the report at the end of this script would "
+            "not replace it: choose another file (out=), or pass overwrite=True (to both "
+            "check_report and report)"
+        )
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot make the folder {str(folder)!r}: {exc.strerror or exc}") from exc
+    if not os.access(folder, os.W_OK):
+        raise ReportError(f"the folder {str(folder)!r} is not writable: choose another out=")
+    return target
+
+
 def write_report(
     runs: Sequence[str | RunRecord | dict] | None = None,
     out: str | os.PathLike | None = "reports/footprint-report.html",

@@ -237,3 +237,16 @@ def test_recompute_with_a_new_pue_alone(clock, store, capsys):
     capsys.readouterr()
     again = Store(store).get(made[0].id)
     assert again.pue == 1.5 and again.emissions_kg == pytest.approx(made[0].emissions_kg * 1.5)
+
+
+def test_a_script_can_find_out_before_its_work_that_its_report_would_fail(tmp_path):
+    from footprint.reporting import ReportError, ReportExistsError
+
+    out = tmp_path / "reports" / "r.html"
+    assert footprint.check_report(out) == out and out.parent.is_dir()  # made, nothing written
+    out.write_text("an earlier report")
+    with pytest.raises(ReportExistsError, match="choose another file .*or pass overwrite=True"):
+        footprint.check_report(out)
+    assert footprint.check_report(out, overwrite=True) == out
+    with pytest.raises(ReportError, match="is a directory"):
+        footprint.check_report(tmp_path)
