@@ -610,6 +610,15 @@ def store_view(
     device_j = math.fsum(by_kind.values())
     measured_j = math.fsum(d.energy_j for r in records for d in r.devices if d.measured)
     times = sorted(r.started for r in records)
+    from datetime import datetime, timedelta
+
+    ends = [
+        datetime.fromisoformat(r.ended_at)
+        if r.ended_at
+        else r.started + timedelta(seconds=r.duration_s)
+        for r in records
+    ]
+    estimated_kinds = sorted({d.kind for r in records for d in r.devices if not d.measured})
     return {
         "task": task,
         "runs": runs,
@@ -624,6 +633,9 @@ def store_view(
             "measured_share": measured_j / device_j if device_j > 0 else None,
             "first_started_at": times[0].isoformat() if times else None,
             "last_started_at": times[-1].isoformat() if times else None,
+            # the page's time range ends when the last run ended, not when it started
+            "last_ended_at": max(ends).isoformat() if ends else None,
+            "estimated_kinds": estimated_kinds,
             "tasks": sorted({str(r.task) for r in records if r.task is not None}),
             "regions": sorted({str(r.region) for r in records if r.region is not None}),
         },

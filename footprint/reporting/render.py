@@ -93,6 +93,8 @@ def environment() -> Any:
     )
     env.filters.update(
         energy=fmt_energy_j,
+        wh=lambda wh: "–" if wh is None else fmt_energy_j(wh * 3600.0),
+        grams=lambda g: "–" if g is None else fmt_emissions(g / 1000.0),
         kwh=fmt_kwh,
         co2=fmt_emissions,
         dur=fmt_duration,

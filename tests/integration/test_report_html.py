@@ -14,7 +14,7 @@ from synthetic import make_record, story_records
 import footprint
 from footprint.cli import main
 from footprint.errors import RunNotFoundError
-from footprint.record import RunRecord
+from footprint.record import RunRecord, as_record
 from footprint.reporting import ReportError, ReportExistsError, report
 from footprint.reporting.data import slug
 from footprint.store import Store
@@ -387,7 +387,7 @@ def test_every_run_has_a_collapsed_section_with_its_figures(tmp_path):
     assert facts["Energy"] == "2.50 Wh IT, before PUE · mean 900 W"
     assert facts["CO2e"] == "140 mg"
     assert facts["accuracy"] == "0.9000"
-    assert facts["queries"] == "4,000 counted · 0.583 Wh / 1k"
+    assert facts["queries"] == "4,000 counted · 2,100 J / 1k"  # 0.583 Wh, as a person reads it
     assert facts["Region"] == "France (FR) · country"
     assert facts["Intensity"] == "56.04 g CO2e/kWh"
     assert facts["Source"].startswith("Our World in Data / Ember")
@@ -504,3 +504,47 @@ def test_cli_run_pages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already exist" in err and "--force" in err
     assert main([*args, "--force"]) == 0
+
+
+def test_the_comparison_page_says_estimates_stars_and_units_plainly(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    a = make_record(
+        "a",
+        task="t",
+        model="m",
+        variant="fp32",
+        baseline=True,
+        metrics={"accuracy": 0.9},
+        started_at=t0,
+    )
+    b = make_record("b", seed=1, task="t", model="m", variant="int8", gpu_w=306.0,
+                    metrics={"accuracy": 0.89}, started_at=t0 + timedelta(hours=1))  # fmt: skip
+    records = [as_record(r) for r in (a, b)]
+    html = report(runs=records, out=tmp_path / "p.html", quality="accuracy", per="queries")
+    text = html.read_text(encoding="utf-8")
+    # the CPU and RAM of synthetic runs are estimates: a page-level banner says so, with the
+    # stated uncertainty
+    assert (
+        'id="estimate-banner"' in text and "of the device energy on this page is estimated" in text
+    )
+    assert "factor of about 2" in text
+    assert "Stars rank the rows against each other on this page" in text
+    assert "energy / 1k queries" in text and "Wh / 1k" not in text
+    assert " mWh" in text or " Wh" in text or " J" in text
+    from footprint.reporting.render import fmt_time
+
+    last_end = max(r.ended_at or "" for r in records)  # the time range ends at the last end
+    assert last_end and f"→ {fmt_time(last_end)}" in text
+    assert f"→ {fmt_time(records[-1].started_at)}" not in text
+    ratio = records[1].energy_j / records[0].energy_j
+    assert f"×{ratio:.2f}" in text  # two decimals: ×1.02, never ×1.0
+
+
+def test_no_estimate_banner_when_everything_was_measured(tmp_path):
+    rec = as_record(make_record("only-gpu", task="t", metrics={"accuracy": 0.9}))
+    measured = rec.replace(devices=[d.to_dict() for d in rec.devices if d.measured])
+    html = report(runs=[measured, measured.replace(id="f" * 32, name="again")],
+                  out=tmp_path / "p.html")  # fmt: skip
+    assert 'id="estimate-banner"' not in html.read_text(encoding="utf-8")
