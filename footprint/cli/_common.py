@@ -113,17 +113,28 @@ WideOption = Annotated[
 ]
 
 
+#: how narrow a column of text that may wrap can get before it is left out instead
+MIN_TEXT = 12
+
+
 def fit_columns(
-    headers: list[str], rows: list[list[str]], drop_order: list[str], width: int | None
+    headers: list[str],
+    rows: list[list[str]],
+    drop_order: list[str],
+    width: int | None,
+    fold: set[str] | None = None,
 ) -> tuple[list[int], list[str]]:
     """Which columns a table keeps to fit ``width`` characters (None: all), and the headers of
     those left out: numbers and ids are never wrapped, so columns go instead, in
-    ``drop_order`` (headers, least useful first). A header may wrap at its spaces."""
+    ``drop_order`` (headers, least useful first). Columns in ``fold`` (free text: names) may
+    wrap down to MIN_TEXT characters; a header may wrap at its spaces."""
     keep = list(range(len(headers)))
+    fold = fold or set()
 
     def need(i: int) -> int:
         words = max((len(w) for w in headers[i].split()), default=1)
-        return max([words, *(len(r[i]) for r in rows)])
+        longest = max([words, *(len(r[i]) for r in rows)])
+        return min(longest, max(words, MIN_TEXT)) if headers[i] in fold else longest
 
     def total() -> int:
         return sum(need(i) for i in keep) + 3 * len(keep) + 1  # rich's borders and padding
@@ -139,6 +150,10 @@ def fit_columns(
     return keep, dropped
 
 
+#: the widest a --wide table gets: free text folds beyond it, numbers never do
+WIDE_MAX = 400
+
+
 def print_table(
     title: str,
     headers: list[str],
@@ -147,23 +162,27 @@ def print_table(
     left: set[str],
     drop_order: list[str],
     wide: bool,
+    fold: set[str] | None = None,
     notes: list[str] | None = None,
 ) -> None:
-    """A Rich table on stdout that stays readable at the console's width: cells never wrap
-    mid-token; columns that do not fit are left out with a note (``--wide``: all of them)."""
+    """A Rich table on stdout that stays readable at the console's width: numbers and ids never
+    wrap mid-token (columns that do not fit are left out, with a note; ``--wide``: all of them),
+    free text (``fold``) wraps."""
     from rich.console import Console
     from rich.table import Table
 
+    fold = fold or set()
     console = Console(highlight=False)
-    keep, dropped = fit_columns(headers, rows, drop_order, None if wide else console.width)
-    if wide:  # as wide as the table needs, headers unwrapped
+    keep, dropped = fit_columns(headers, rows, drop_order, None if wide else console.width, fold)
+    if wide:  # as wide as the table needs, up to WIDE_MAX
         natural = sum(max([len(headers[i]), *(len(r[i]) for r in rows)]) + 3 for i in keep) + 1
-        console = Console(highlight=False, width=max(console.width, natural))
+        console = Console(highlight=False, width=max(console.width, min(natural, WIDE_MAX)))
     table = Table(title=cell(title), title_justify="left")
     for i in keep:
+        solid = headers[i] not in fold and rows
         table.add_column(
-            cell(headers[i]), justify="left" if headers[i] in left else "right", no_wrap=False,
-            overflow="fold", min_width=max(len(r[i]) for r in rows) if rows else None,
+            cell(headers[i]), justify="left" if headers[i] in left else "right",
+            overflow="fold", min_width=max(len(r[i]) for r in rows) if solid else None,
         )  # fmt: skip
     for r in rows:
         table.add_row(*(cell(r[i]) for i in keep))

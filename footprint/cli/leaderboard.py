@@ -217,6 +217,11 @@ def register(app: typer.Typer) -> None:
             left={h for c, h, f in spec if f in ("s", "list", "stars", "b")},
             drop_order=[by_column[c] for c in _DROP_ORDER if c in by_column],
             wide=wide,
+            fold={
+                by_column[c]
+                for c in ("task", "model", "variant", "tie_with", "unranked")
+                if c in by_column
+            },
             notes=list(board.notes),
         )
         return 0

@@ -160,6 +160,7 @@ def register(app: typer.Typer) -> None:
                   "how", "processes"},
             drop_order=["how", "region", "variant", "model", "task", "duration"],
             wide=wide,
+            fold={"name", "task", "model", "variant", "region", "how", "processes"},
         )  # fmt: skip
         if held is None:
             _sub_stores(st.path)
