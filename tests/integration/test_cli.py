@@ -90,7 +90,7 @@ def test_runs_on_empty_store_says_so_and_a_missing_one_is_an_error(tmp_path, cap
     [
         (["run", "--region", "Atlantis", "--", "true"], "Atlantis"),
         (["run", "--", "/no/such/command"], "cannot run '/no/such/command'"),
-        (["runs", "--format", "xml"], "--format must be table or json"),
+        (["runs", "--format", "xml"], "--format must be table, csv or json"),
         (["nosuch"], "No such command"),
     ],
 )
