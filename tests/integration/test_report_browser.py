@@ -71,7 +71,10 @@ def test_store_page_renders_and_sorts(browser, tmp_path):
     assert errors(browser) == []
     headers = browser.find_elements(By.CSS_SELECTOR, "#leaderboard-table thead th")
     names = [h.text for h in headers]
-    energy = next(i for i, n in enumerate(names) if n.startswith("WH / 1K"))
+    energy = next(i for i, n in enumerate(names) if n.startswith("ENERGY / 1K"))
+    banner = browser.find_element(By.ID, "estimate-banner")  # synthetic CPU and RAM: estimates
+    assert banner.is_displayed() and "estimated" in banner.text
+    assert "Stars rank the rows against each other on this page" in browser.page_source
     before = [float(v) for v in column(browser, "leaderboard-table", energy)]
     assert before != sorted(before)  # Pareto-first order: the click must change it
 
