@@ -117,6 +117,18 @@ class Store:
         write_atomic(target, record.to_json())
         return target
 
+    def sub_stores(self) -> list[Path]:
+        """The stores inside this one (directories holding run files: the demo writes its runs
+        to one), by name."""
+        try:
+            return sorted(
+                p
+                for p in self.path.iterdir()
+                if p.is_dir() and p.name != JOBS_DIR and any(p.glob("*.json"))
+            )
+        except OSError:
+            return []
+
     def remove(self, run_id: str) -> None:
         """Delete the plain record ``<store>/<run id>.json`` if it is there."""
         try:

@@ -175,12 +175,7 @@ def _sub_stores(path: Any) -> None:
     """Say where the stores inside this one are (the demo writes its runs to one)."""
     from footprint.store import Store
 
-    try:
-        subs = sorted(
-            p for p in path.iterdir() if p.is_dir() and p.name != "jobs" and any(p.glob("*.json"))
-        )
-    except OSError:
-        return
+    subs = Store(path).sub_stores()
     if subs:
         names = ", ".join(p.name for p in subs[:5]) + (", ..." if len(subs) > 5 else "")
         n = sum(len(Store(p).ids()) for p in subs[:5])

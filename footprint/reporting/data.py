@@ -67,6 +67,14 @@ def load_records(
     if runs is None:
         records = st.records()
         if not records:
+            subs = st.sub_stores()
+            if subs:
+                names = ", ".join(p.name for p in subs[:5]) + (", ..." if len(subs) > 5 else "")
+                raise RunNotFoundError(
+                    f"no runs in store {str(st.path)!r}, but {len(subs)} run store"
+                    f"{'s' if len(subs) != 1 else ''} inside it ({names}): report one with "
+                    f"--store {subs[-1]} (store=)"
+                )
             raise RunNotFoundError(
                 f"no runs in store {str(st.path)!r} to report on: track a run first "
                 "(footprint.track or `footprint run`), or point store= / --store (or "

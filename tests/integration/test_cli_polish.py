@@ -250,3 +250,12 @@ def test_a_script_can_find_out_before_its_work_that_its_report_would_fail(tmp_pa
     assert footprint.check_report(out, overwrite=True) == out
     with pytest.raises(ReportError, match="is a directory"):
         footprint.check_report(tmp_path)
+
+
+def test_report_on_a_store_of_sub_stores_says_how_to_open_one(clock, tmp_path, capsys):
+    outer = tmp_path / "footprint-runs"
+    _runs(clock, outer / "demo-20261202-1300")
+    assert main(["report", "--store", str(outer), "-o", str(tmp_path / "r.html")]) != 0
+    err = capsys.readouterr().err
+    assert "1 run store inside it (demo-20261202-1300)" in err
+    assert f"--store {outer / 'demo-20261202-1300'}" in err
