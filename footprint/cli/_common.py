@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -195,3 +199,41 @@ def print_table(
         )  # fmt: skip
     for note in notes or []:
         console.print(literal(f"note: {note}"), markup=False)
+
+
+OutOption = Annotated[
+    Any,
+    typer.Option(
+        "-o", "--out", help="Write the output to this file instead of the terminal.",
+        dir_okay=False,
+    ),
+]  # fmt: skip
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")]
+
+
+@contextlib.contextmanager
+def output_to(out: Any, force: bool) -> Iterator[None]:
+    """Send what the command prints to ``out`` (a file; None: the terminal). A file that exists
+    is refused before any work unless ``force``; it is written whole, atomically, at the end."""
+    if out is None:
+        yield
+        return
+    from pathlib import Path
+
+    from footprint.errors import UsageError
+    from footprint.files import write_atomic
+
+    target = Path(out)
+    if target.is_dir():
+        raise UsageError(f"-o/--out {str(target)!r} is a directory: give a file name")
+    if target.exists() and not force:
+        raise UsageError(
+            f"-o/--out {str(target)!r} already exists: pass --force to replace it, or choose "
+            "another file"
+        )
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        yield
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, buf.getvalue())
+    print(literal(f"footprint: wrote {target}"), file=sys.stderr)

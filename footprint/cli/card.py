@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption
+from footprint.cli._common import ForceOption, OutOption, StoreOption, output_to
 
 
 def register(app: typer.Typer) -> None:
@@ -25,9 +25,12 @@ def register(app: typer.Typer) -> None:
                 "pre-training)."
             ),
         ] = None,
+        out: OutOption = None,
+        force: ForceOption = False,
     ) -> int:
-        from footprint.reporting.card import card
-        from footprint.store import Store
+        with output_to(out, force):
+            from footprint.reporting.card import card
+            from footprint.store import Store
 
-        print(card(Store(store).get(run_id), training_type=training_type), end="")
-        return 0
+            print(card(Store(store).get(run_id), training_type=training_type), end="")
+            return 0

@@ -16,13 +16,16 @@ import typer
 
 from footprint.cli._common import (
     ExperimentOption,
+    ForceOption,
     MlflowOption,
+    OutOption,
     StoreOption,
     WideOption,
     fmt_emissions,
     fmt_energy_j,
     literal,
     mlflow_records,
+    output_to,
     print_table,
     reading_store,
 )
@@ -178,50 +181,53 @@ def register(app: typer.Typer) -> None:
         mlflow: MlflowOption = None,
         experiment: ExperimentOption = None,
         wide: WideOption = False,
+        out: OutOption = None,
+        force: ForceOption = False,
     ) -> int:
-        from footprint.errors import UsageError
-        from footprint.ranking import build
+        with output_to(out, force):
+            from footprint.errors import UsageError
+            from footprint.ranking import build
 
-        if format not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
-        records = mlflow_records(mlflow, experiment, store)
-        board = build(
-            records if records is not None else reading_store(store).records(),
-            quality=quality,
-            per=per,
-            task=task,
-            phase=phase,
-            higher_is_better=higher_is_better,
-            statuses=tuple(status) if status else ("completed",),
-            sort_by=sort or None,
-            ascending=not descending,
-        )
-        if format in ("csv", "json"):
-            print(render(board, format))
-            for note in board.notes:
-                print(f"footprint: note: {note}", file=sys.stderr)
+            if format not in FORMATS:
+                raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+            records = mlflow_records(mlflow, experiment, store)
+            board = build(
+                records if records is not None else reading_store(store).records(),
+                quality=quality,
+                per=per,
+                task=task,
+                phase=phase,
+                higher_is_better=higher_is_better,
+                statuses=tuple(status) if status else ("completed",),
+                sort_by=sort or None,
+                ascending=not descending,
+            )
+            if format in ("csv", "json"):
+                print(render(board, format))
+                for note in board.notes:
+                    print(f"footprint: note: {note}", file=sys.stderr)
+                return 0
+            if format == "markdown":
+                print(render(board, format))
+                return 0
+            shown = _table_columns(board)
+            tasks = {row["task"] for row in board.rows}
+            title = f"energy per 1,000 {per}" + (f", task {tasks.pop()}" if len(tasks) == 1 else "")
+            spec = [(c, h, f) for (c, _, f), h in zip(_SHOWN, _headers(board)) if c in shown]
+            headers = [h for _, h, _ in spec]
+            by_column = {c: h for c, h, _ in spec}
+            print_table(
+                title,
+                headers,
+                [[literal(_cell(row, c, f)) for c, _, f in spec] for row in board.rows],
+                left={h for c, h, f in spec if f in ("s", "list", "stars", "b")},
+                drop_order=[by_column[c] for c in _DROP_ORDER if c in by_column],
+                wide=wide,
+                fold={
+                    by_column[c]
+                    for c in ("task", "model", "variant", "tie_with", "unranked")
+                    if c in by_column
+                },
+                notes=list(board.notes),
+            )
             return 0
-        if format == "markdown":
-            print(render(board, format))
-            return 0
-        shown = _table_columns(board)
-        tasks = {row["task"] for row in board.rows}
-        title = f"energy per 1,000 {per}" + (f", task {tasks.pop()}" if len(tasks) == 1 else "")
-        spec = [(c, h, f) for (c, _, f), h in zip(_SHOWN, _headers(board)) if c in shown]
-        headers = [h for _, h, _ in spec]
-        by_column = {c: h for c, h, _ in spec}
-        print_table(
-            title,
-            headers,
-            [[literal(_cell(row, c, f)) for c, _, f in spec] for row in board.rows],
-            left={h for c, h, f in spec if f in ("s", "list", "stars", "b")},
-            drop_order=[by_column[c] for c in _DROP_ORDER if c in by_column],
-            wide=wide,
-            fold={
-                by_column[c]
-                for c in ("task", "model", "variant", "tie_with", "unranked")
-                if c in by_column
-            },
-            notes=list(board.notes),
-        )
-        return 0

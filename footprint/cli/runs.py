@@ -10,7 +10,9 @@ import typer
 
 from footprint.cli._common import (
     ExperimentOption,
+    ForceOption,
     MlflowOption,
+    OutOption,
     StoreOption,
     WideOption,
     fmt_duration,
@@ -19,6 +21,7 @@ from footprint.cli._common import (
     literal,
     measured_label,
     mlflow_records,
+    output_to,
     print_table,
     reading_store,
 )
@@ -77,94 +80,99 @@ def register(app: typer.Typer) -> None:
         wide: WideOption = False,
         mlflow: MlflowOption = None,
         experiment: ExperimentOption = None,
+        out: OutOption = None,
+        force: ForceOption = False,
     ) -> int:
-        from footprint.errors import UsageError
-        from footprint.record import STATUSES
+        with output_to(out, force):
+            from footprint.errors import UsageError
+            from footprint.record import STATUSES
 
-        if format not in ("table", "csv", "json"):
-            raise UsageError(f"--format must be table, csv or json, got {format!r}")
-        for s in status or []:
-            if s not in STATUSES:
-                raise UsageError(f"--status must be one of {', '.join(STATUSES)}, got {s!r}")
-        after = _since(since)
-        held = mlflow_records(mlflow, experiment, store)
-        if held is not None:
-            where, records = f"MLflow at {mlflow}", list(held)
-        else:
-            st = reading_store(store)
-            where, records = str(st.path), st.records(parts=parts)
+            if format not in ("table", "csv", "json"):
+                raise UsageError(f"--format must be table, csv or json, got {format!r}")
+            for s in status or []:
+                if s not in STATUSES:
+                    raise UsageError(f"--status must be one of {', '.join(STATUSES)}, got {s!r}")
+            after = _since(since)
+            held = mlflow_records(mlflow, experiment, store)
+            if held is not None:
+                where, records = f"MLflow at {mlflow}", list(held)
+            else:
+                st = reading_store(store)
+                where, records = str(st.path), st.records(parts=parts)
 
-        def wanted(r: Any) -> bool:
-            return (
-                (task is None or r.task == task)
-                and (model is None or r.model == model)
-                and (variant is None or r.variant == variant)
-                and (not status or r.status in status)
-                and (name is None or name in r.name)
-                and (after is None or r.started >= after)
-            )
-
-        filtered = [r for r in records if wanted(r)]
-        records = filtered[:limit]
-        if format == "json":
-            rows = []
-            for r in records:
-                row = {k: getattr(r, k) for k in _KEYS}
-                row["job"] = r.job.to_dict() if r.job is not None else None
-                rows.append(row)
-            json.dump(rows, sys.stdout, indent=2)
-            print()
-            return 0
-        if format == "csv":
-            import csv
-
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(_KEYS)
-            for r in records:
-                writer.writerow(["" if getattr(r, k) is None else getattr(r, k) for k in _KEYS])
-            return 0
-        if not records:
-            hint = (
-                " matching those filters"
-                if _any_filter(task, model, variant, status, name, since)
-                else ""
-            )
-            print(
-                literal(
-                    f"no runs{hint} in {where} (run something with footprint.track or "
-                    "footprint run)"
+            def wanted(r: Any) -> bool:
+                return (
+                    (task is None or r.task == task)
+                    and (model is None or r.model == model)
+                    and (variant is None or r.variant == variant)
+                    and (not status or r.status in status)
+                    and (name is None or name in r.name)
+                    and (after is None or r.started >= after)
                 )
-            )
+
+            filtered = [r for r in records if wanted(r)]
+            records = filtered[:limit]
+            if format == "json":
+                rows = []
+                for r in records:
+                    row = {k: getattr(r, k) for k in _KEYS}
+                    row["job"] = r.job.to_dict() if r.job is not None else None
+                    rows.append(row)
+                json.dump(rows, sys.stdout, indent=2)
+                print()
+                return 0
+            if format == "csv":
+                import csv
+
+                writer = csv.writer(sys.stdout, lineterminator="\n")
+                writer.writerow(_KEYS)
+                for r in records:
+                    writer.writerow(["" if getattr(r, k) is None else getattr(r, k) for k in _KEYS])
+                return 0
+            if not records:
+                hint = (
+                    " matching those filters"
+                    if _any_filter(task, model, variant, status, name, since)
+                    else ""
+                )
+                print(
+                    literal(
+                        f"no runs{hint} in {where} (run something with footprint.track or "
+                        "footprint run)"
+                    )
+                )
+                if held is None:
+                    _sub_stores(st.path)
+                return 0
+            jobs = any(r.job for r in records)
+            headers = [
+                "id", "name", "task", "model", "variant", "status", "started (UTC)", "duration",
+                "energy", "CO2e", "region", "how", *(("processes",) if jobs else ()),
+            ]  # fmt: skip
+            cells = [
+                [
+                    r.id[:8], r.name, r.task or "-", r.model or "-", r.variant or "-", r.status,
+                    r.started_at[:16].replace("T", " "), fmt_duration(r.duration_s),
+                    fmt_kwh(r.energy_kwh), fmt_emissions(r.emissions_kg), r.region or "-",
+                    measured_label(r.devices), *((processes(r),) if jobs else ()),
+                ]
+                for r in records
+            ]  # fmt: skip
+            print_table(
+                f"runs in {where}",
+                headers,
+                [[literal(c) for c in row] for row in cells],
+                left={"id", "name", "task", "model", "variant", "status", "started (UTC)", "region",
+                      "how", "processes"},
+                drop_order=[
+                    "how", "region", "duration", "variant", "model", "task", "started (UTC)",
+                ],
+                wide=wide,
+                fold={"name", "task", "model", "variant", "region", "how"},
+            )  # fmt: skip
             if held is None:
                 _sub_stores(st.path)
             return 0
-        jobs = any(r.job for r in records)
-        headers = [
-            "id", "name", "task", "model", "variant", "status", "started (UTC)", "duration",
-            "energy", "CO2e", "region", "how", *(("processes",) if jobs else ()),
-        ]  # fmt: skip
-        cells = [
-            [
-                r.id[:8], r.name, r.task or "-", r.model or "-", r.variant or "-", r.status,
-                r.started_at[:16].replace("T", " "), fmt_duration(r.duration_s),
-                fmt_kwh(r.energy_kwh), fmt_emissions(r.emissions_kg), r.region or "-",
-                measured_label(r.devices), *((processes(r),) if jobs else ()),
-            ]
-            for r in records
-        ]  # fmt: skip
-        print_table(
-            f"runs in {where}",
-            headers,
-            [[literal(c) for c in row] for row in cells],
-            left={"id", "name", "task", "model", "variant", "status", "started (UTC)", "region",
-                  "how", "processes"},
-            drop_order=["how", "region", "variant", "model", "task", "duration"],
-            wide=wide,
-            fold={"name", "task", "model", "variant", "region", "how", "processes"},
-        )  # fmt: skip
-        if held is None:
-            _sub_stores(st.path)
-        return 0
 
 
 def _any_filter(*values: Any) -> bool:

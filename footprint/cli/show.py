@@ -8,12 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from footprint.cli._common import (
+    ForceOption,
+    OutOption,
     StoreOption,
     fmt_duration,
     fmt_emissions,
     fmt_energy_j,
     fmt_kwh,
     literal,
+    output_to,
     reading_store,
 )
 
@@ -75,8 +78,11 @@ def register(app: typer.Typer) -> None:
     def show_command(
         run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id or unique prefix.")],
         store: StoreOption = None,
+        out: OutOption = None,
+        force: ForceOption = False,
     ) -> int:
-        record = reading_store(store).get(run_id)
-        for line in _lines(record):
-            print(literal(line))
-        return 0
+        with output_to(out, force):
+            record = reading_store(store).get(run_id)
+            for line in _lines(record):
+                print(literal(line))
+            return 0

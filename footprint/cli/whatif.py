@@ -9,11 +9,14 @@ from typing import Annotated
 import typer
 
 from footprint.cli._common import (
+    ForceOption,
+    OutOption,
     StoreOption,
     add_row,
     cell,
     fmt_emissions,
     fmt_kwh,
+    output_to,
     reading_store,
 )
 
@@ -52,97 +55,102 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--all", help="Every region (default without --regions: a summary)."),
         ] = False,
+        out: OutOption = None,
+        force: ForceOption = False,
     ) -> int:
-        from footprint.carbon import whatif
-        from footprint.errors import UsageError
+        with output_to(out, force):
+            from footprint.carbon import whatif
+            from footprint.errors import UsageError
 
-        if format not in ("table", "json"):
-            raise UsageError(f"--format must be table or json, got {format!r}")
-        from footprint.carbon.whatif import TABLE_KINDS
+            if format not in ("table", "json"):
+                raise UsageError(f"--format must be table or json, got {format!r}")
+            from footprint.carbon.whatif import TABLE_KINDS
 
-        if kind is not None and kind not in TABLE_KINDS:
-            raise UsageError(f"--kind must be one of {', '.join(TABLE_KINDS)}, got {kind!r}")
-        if kind is not None and regions is not None:
-            raise UsageError("--kind filters the full list: give --kind or --regions, not both")
-        record = reading_store(store).get(run_id)
-        names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
-        if regions is not None and not names:
-            raise UsageError("--regions is empty: pass e.g. --regions FR,PL,US-CA")
-        rows = whatif(record, names, kinds=(kind,) if kind else None)
-        every = len(rows)
-        summary = names is None and not all_regions and limit is None and every > 30
-        if summary:
-            rows = _summary(rows)
-        rows = rows[:limit]
-        if format == "json":
-            json.dump(rows, sys.stdout, indent=2)
-            print()
+            if kind is not None and kind not in TABLE_KINDS:
+                raise UsageError(f"--kind must be one of {', '.join(TABLE_KINDS)}, got {kind!r}")
+            if kind is not None and regions is not None:
+                raise UsageError("--kind filters the full list: give --kind or --regions, not both")
+            record = reading_store(store).get(run_id)
+            names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
+            if regions is not None and not names:
+                raise UsageError("--regions is empty: pass e.g. --regions FR,PL,US-CA")
+            rows = whatif(record, names, kinds=(kind,) if kind else None)
+            every = len(rows)
+            summary = names is None and not all_regions and limit is None and every > 30
+            if summary:
+                rows = _summary(rows)
+            rows = rows[:limit]
+            if format == "json":
+                json.dump(rows, sys.stdout, indent=2)
+                print()
+                return 0
+            from rich.console import Console
+            from rich.table import Table
+
+            from footprint.record import CarbonRecord
+
+            carbon = record.carbon or CarbonRecord()
+            applied = record.carbon_intensity_g_per_kwh
+            how = carbon.kind or "unknown"
+            if carbon.hourly:
+                how = "hourly file"
+            elif how == "user":
+                how = "user-given"
+            table = Table(
+                title=cell(
+                    f"run {record.id[:8]} ({record.name}): "
+                    f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}"
+                ),
+                title_justify="left",
+            )
+            for col, justify in (
+                ("region", "left"),
+                ("name", "left"),
+                ("g CO2e/kWh", "right"),
+                ("CO2e", "right"),
+                ("source", "left"),
+                ("year", "right"),
+                ("basis", "left"),
+            ):
+                table.add_column(
+                    col, justify="left" if justify == "left" else "right", overflow="fold"
+                )
+            for r in rows:
+                intensity = f"{r['g_per_kwh']:.1f}"
+                if r["own_region"] and not r["this_run"] and applied is not None:
+                    intensity += f" (run: {applied:.1f}, {how})"
+                add_row(
+                    table,
+                    r["region"] + (" *" if r["this_run"] else " +" if r["own_region"] else ""),
+                    r["name"],
+                    intensity,
+                    fmt_emissions(r["emissions_kg"]),
+                    r["source"],
+                    str(r["year"] or "-"),
+                    f"{r['basis']}, {r['gas']}" if r["basis"] else "-",
+                )
+            Console(width=max(100, Console().width)).print(table)
+            if any(r["this_run"] for r in rows):
+                print("* the run's own region, whose table figure its emissions used")
+            if any(r["own_region"] and not r["this_run"] for r in rows):
+                print(
+                    "+ the run's own region, but its emissions used another intensity "
+                    "(shown as 'run: ...')"
+                )
+            if applied is not None and not any(r["this_run"] for r in rows):
+                source = carbon.source or how
+                print(
+                    f"this run: {applied:.1f} g/kWh ({source}) -> "
+                    f"{fmt_emissions(record.emissions_kg)} CO2e"
+                )
+            print(
+                "annual table figures, even if the run used hourly data; bases differ between "
+                "sources (life-cycle or direct, CO2e or CO2): see the basis column"
+            )
+            if summary:
+                print(
+                    f"{len(rows)} of {every} regions: the run's own, the 10 lowest, the 10 highest "
+                    f"and a few for reference ({', '.join(REFERENCE)}); --all for every region, "
+                    "--regions to choose, --kind to filter"
+                )
             return 0
-        from rich.console import Console
-        from rich.table import Table
-
-        from footprint.record import CarbonRecord
-
-        carbon = record.carbon or CarbonRecord()
-        applied = record.carbon_intensity_g_per_kwh
-        how = carbon.kind or "unknown"
-        if carbon.hourly:
-            how = "hourly file"
-        elif how == "user":
-            how = "user-given"
-        table = Table(
-            title=cell(
-                f"run {record.id[:8]} ({record.name}): "
-                f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}"
-            ),
-            title_justify="left",
-        )
-        for col, justify in (
-            ("region", "left"),
-            ("name", "left"),
-            ("g CO2e/kWh", "right"),
-            ("CO2e", "right"),
-            ("source", "left"),
-            ("year", "right"),
-            ("basis", "left"),
-        ):
-            table.add_column(col, justify="left" if justify == "left" else "right", overflow="fold")
-        for r in rows:
-            intensity = f"{r['g_per_kwh']:.1f}"
-            if r["own_region"] and not r["this_run"] and applied is not None:
-                intensity += f" (run: {applied:.1f}, {how})"
-            add_row(
-                table,
-                r["region"] + (" *" if r["this_run"] else " +" if r["own_region"] else ""),
-                r["name"],
-                intensity,
-                fmt_emissions(r["emissions_kg"]),
-                r["source"],
-                str(r["year"] or "-"),
-                f"{r['basis']}, {r['gas']}" if r["basis"] else "-",
-            )
-        Console(width=max(100, Console().width)).print(table)
-        if any(r["this_run"] for r in rows):
-            print("* the run's own region, whose table figure its emissions used")
-        if any(r["own_region"] and not r["this_run"] for r in rows):
-            print(
-                "+ the run's own region, but its emissions used another intensity "
-                "(shown as 'run: ...')"
-            )
-        if applied is not None and not any(r["this_run"] for r in rows):
-            source = carbon.source or how
-            print(
-                f"this run: {applied:.1f} g/kWh ({source}) -> "
-                f"{fmt_emissions(record.emissions_kg)} CO2e"
-            )
-        print(
-            "annual table figures, even if the run used hourly data; bases differ between "
-            "sources (life-cycle or direct, CO2e or CO2): see the basis column"
-        )
-        if summary:
-            print(
-                f"{len(rows)} of {every} regions: the run's own, the 10 lowest, the 10 highest "
-                f"and a few for reference ({', '.join(REFERENCE)}); --all for every region, "
-                "--regions to choose, --kind to filter"
-            )
-        return 0

@@ -259,3 +259,26 @@ def test_report_on_a_store_of_sub_stores_says_how_to_open_one(clock, tmp_path, c
     err = capsys.readouterr().err
     assert "1 run store inside it (demo-20261202-1300)" in err
     assert f"--store {outer / 'demo-20261202-1300'}" in err
+
+
+def test_every_printing_command_writes_a_file_with_out_and_force(clock, store, tmp_path, capsys):
+    made = _runs(clock, store)
+    target = tmp_path / "out" / "runs.csv"
+    assert main(["runs", "--store", str(store), "--format", "csv", "-o", str(target)]) == 0
+    assert f"wrote {target}" in capsys.readouterr().err
+    assert len(list(csv.DictReader(target.open()))) == 3
+    # an existing file is refused before any work, and replaced with --force
+    assert main(["runs", "--store", str(store), "--format", "json", "-o", str(target)]) == 2
+    assert "already exists: pass --force" in capsys.readouterr().err
+    assert target.read_text().startswith("id,name")
+    args = ["runs", "--store", str(store), "--format", "json", "-o", str(target), "--force"]
+    assert main(args) == 0
+    assert len(json.loads(target.read_text())) == 3
+    for argv, name in (
+        (["show", made[0].id[:8]], "show.txt"),
+        (["card", made[0].id[:8]], "card.md"),
+        (["whatif", made[0].id[:8], "--regions", "FR,DE"], "whatif.txt"),
+    ):
+        path = tmp_path / name
+        assert main([*argv, "--store", str(store), "-o", str(path)]) == 0
+        assert path.read_text().strip() and capsys.readouterr().out == ""
