@@ -149,7 +149,7 @@ def timeline_svg(view: dict) -> str | None:
             fontsize=8,
             color="#495057",
         )
-    labels = [f"{d} · {kinds.get(d, '?')}" for d in ids]
+    labels = [device_label(d, kinds.get(d, "?")) for d in ids]
     ax.stackplot(xs, ys, labels=labels, colors=[colours[d] for d in ids], alpha=0.85, lw=0)
     total = [sum(col) for col in zip(*ys)]
     ax.plot(xs, total, color=INK, lw=0.8)
@@ -197,6 +197,12 @@ def whatif_svg(view: dict) -> str | None:
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
     return to_svg(fig, "Emissions of this run's energy in other regions")
+
+
+def device_label(device_id: str, kind: str) -> str:
+    """A device's legend label: its id, and its kind where the id does not already say it
+    ("cpu", "gpu:0", but "dram:0 · ram"; never "cpu · cpu")."""
+    return device_id if device_id.split(":")[0] == kind else f"{device_id} · {kind}"
 
 
 def _num(x: float) -> str:

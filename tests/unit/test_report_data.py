@@ -231,3 +231,13 @@ def test_short_ids_are_unique_on_the_page():
     assert view["board"]["rows"][0]["run_keys"] == [
         k[:8] for k in view["board"]["rows"][0]["run_ids"]
     ]
+
+
+def test_legend_labels_never_repeat_the_kind():
+    from footprint.reporting.plots import device_label
+
+    assert device_label("cpu", "cpu") == "cpu"
+    assert device_label("gpu:0", "gpu") == "gpu:0"
+    assert device_label("ram", "ram") == "ram"
+    assert device_label("dram:0", "ram") == "dram:0 · ram"
+    assert device_label("plug", "other") == "plug · other"
