@@ -99,11 +99,32 @@ def _on_sigterm(signum: int, frame: Any) -> None:
             run.signalled("SIGTERM")
         prev(signum, frame)
         return
+    # The process is about to end: no other Python handler may cut this one short. A SIGCHLD
+    # from workers the same SIGTERM killed would otherwise run, say, torch's DataLoader
+    # handler here, which raises before the run is saved.
+    _quiet_other_handlers()
     for run in reversed(list(signals.active)):
         run.interrupt("SIGTERM")
     _restore(signals)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)  # terminate exactly as SIGTERM would have
+
+
+#: signals whose Python handlers are set aside while a SIGTERM ends the process
+_QUIETED = tuple(
+    getattr(signal, name)
+    for name in ("SIGCHLD", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM")
+    if hasattr(signal, name)
+)
+
+
+def _quiet_other_handlers() -> None:
+    for signum in _QUIETED:
+        try:
+            if callable(signal.getsignal(signum)):
+                signal.signal(signum, signal.SIG_IGN)
+        except (OSError, ValueError):  # not the main thread, or not settable here
+            pass
 
 
 def _on_sigint(signum: int, frame: Any) -> None:

@@ -236,3 +236,29 @@ def test_64_processes_times_10_runs_into_one_store_none_lost(tmp_path):
     assert {r["name"] for r in records} == {f"w{w}-{i}" for w in range(64) for i in range(10)}
     assert all(r["status"] == "completed" and r["energy_kwh"] > 0 for r in records)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_a_python_handler_firing_during_the_sigterm_path_cannot_cut_it_short(tmp_path):
+    # SIGTERM to a process group also kills its workers; their SIGCHLD then runs the program's
+    # handler (torch's DataLoader raises from it) in the middle of footprint's SIGTERM handling
+    res = run_case(
+        """
+        def boom(*args):
+            raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated")
+        signal.signal(signal.SIGCHLD, boom)
+        with footprint.track("loader", sensors=sensors(), store=STORE) as run:
+            run.count(samples=2)
+            interrupt = run.interrupt
+            def interrupted(reason):
+                os.kill(os.getpid(), signal.SIGCHLD)  # arrives while the run is being ended
+                return interrupt(reason)
+            run.interrupt = interrupted
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        """,
+        tmp_path,
+    )
+    assert res.returncode == -signal.SIGTERM, res.stderr
+    (rec,) = saved(tmp_path)
+    assert rec["status"] == "interrupted" and rec["error"] == "SIGTERM"
+    assert rec["counts"] == {"samples": 2}
