@@ -99,6 +99,38 @@ def test_sigterm_to_the_group_with_a_fork_pool_saves_the_parents_run(tmp_path):
     assert rec["counts"] == {"samples": 3}
 
 
+OTHER_THREAD_TAKES = """
+import threading
+def other():
+    time.sleep(0.3)
+    # The kernel may hand the process's signal to any thread: here, to this one.
+    signal.pthread_kill(threading.get_ident(), signal.{signal})
+    time.sleep(60)
+with footprint.track("blocked", sensors=sensors(), store=STORE) as run:
+    run.count(samples=4)
+    threading.Thread(target=other, daemon=True).start()
+    time.sleep(60)   # the main thread, blocked: nothing but a signal interrupts it
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "returncode", "error"),
+    [("SIGTERM", -signal.SIGTERM, "SIGTERM"), ("SIGINT", -signal.SIGINT, "KeyboardInterrupt")],
+)
+def test_a_signal_another_thread_took_still_reaches_the_blocked_main_thread(
+    tmp_path, name, returncode, error
+):
+    """Bug: a SIGTERM the kernel gave to a pool's thread waited for the main thread's sleep to
+    end (the 60 s here), where without footprint it would have ended the process at once."""
+    t0 = time.monotonic()
+    res = run_case(OTHER_THREAD_TAKES.format(signal=name), tmp_path, timeout_s=20)
+    assert time.monotonic() - t0 < 15, "the main thread slept through the signal"
+    assert res.returncode == returncode, res.stderr
+    (rec,) = saved(tmp_path)
+    assert rec["status"] == "interrupted" and rec["counts"] == {"samples": 4}
+    assert error in (rec["error"] or ""), rec["error"]
+
+
 def test_sigterm_to_the_group_with_torch_dataloader_workers(tmp_path):
     pytest.importorskip("torch")
     proc = start_case(

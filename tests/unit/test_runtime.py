@@ -45,6 +45,49 @@ def test_reset_gives_signal_handlers_back(clock, store):
     tracker.__exit__(None, None, None)
 
 
+def _wakeup_fd() -> int:
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd)
+    return fd
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_the_waker_holds_the_wakeup_fd_only_while_a_run_is_active(clock, store):
+    assert _wakeup_fd() == -1
+    with footprint.track("x", sensors=[ConstantPowerSensor(clock, 1.0)], _clock=clock):
+        armed = _wakeup_fd()
+        waker = runtime.get().signals.waker
+        assert armed != -1 and waker is not None
+        assert signal.getsignal(waker.wake_signum).__name__ == "_woken"
+    assert _wakeup_fd() == -1
+    # the do-nothing handler stays: a poke on its way must not meet the default (terminate)
+    assert signal.getsignal(waker.wake_signum).__name__ == "_woken"
+    runtime.reset()
+    with footprint.track("y", sensors=[ConstantPowerSensor(clock, 1.0)], _clock=clock):
+        # a reset's new waker takes the same signal back, not the next one down
+        assert runtime.get().signals.waker.wake_signum == waker.wake_signum
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_the_waker_leaves_a_programs_own_wakeup_fd_alone(clock, store):
+    import asyncio
+
+    async def tracked() -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, lambda: None)  # sets asyncio's wakeup fd
+        try:
+            ours = _wakeup_fd()
+            with footprint.track("x", sensors=[ConstantPowerSensor(clock, 1.0)], _clock=clock):
+                assert _wakeup_fd() == ours, "footprint took asyncio's wakeup fd"
+            assert _wakeup_fd() == ours
+            return ours
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
+
+    assert asyncio.run(tracked()) != -1
+    assert _wakeup_fd() == -1
+
+
 def test_data_tables_are_loaded_once(monkeypatch):
     calls = []
     rt = runtime.get()
@@ -70,6 +113,7 @@ def test_a_forked_child_gets_a_fresh_runtime_and_never_acts_for_the_parent(clock
                     "no_sampler": rt.sampler is None and rt.signals is None,
                     "tables_kept": rt.data.get("regions") is regions,
                     "handler_restored": signal.getsignal(signal.SIGTERM) is before,
+                    "parents_wakeup_fd_let_go": _wakeup_fd() == -1,
                 }
                 os.write(write, json.dumps(facts).encode())
             finally:
