@@ -128,3 +128,37 @@ def literal(text: object) -> str:
     invisible formatting characters are shown as escapes (``\\x1b``, ``\\u202e``). Markup is not
     interpreted by the caller (Rich cells are given as ``rich.text.Text``)."""
     return str(text).translate(_ESCAPES)
+
+
+# What CommonMark/GFM would read mid-line: escapes, code, emphasis, links and images, HTML and
+# autolinks, entities, tables, strikethrough. (Line-start syntax cannot occur: no newlines.)
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>&|~"})
+
+
+def md_text(value: object) -> str:
+    """A user string as literal Markdown text: one line (control characters escaped), every
+    character Markdown or HTML would read (links, images, emphasis, headings, tags) escaped."""
+    return literal(str(value)).translate(_MARKDOWN)
+
+
+def markdown_table(headers: list[str], rows: Iterable[list[str]], notes: Iterable[str] = ()) -> str:
+    """A GitHub-flavoured Markdown table (every cell literal text, see :func:`md_text`), then
+    the notes as a list."""
+    lines = ["| " + " | ".join(map(md_text, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(md_text, row)) + " |" for row in rows]
+    notes = list(notes)
+    if notes:
+        lines += ["", *(f"- {md_text(note)}" for note in notes)]
+    return "\n".join(lines)
+
+
+def csv_text(headers: list[str], rows: Iterable[list[object]]) -> str:
+    """Rows as CSV (a header row first; None as an empty field), without a final newline."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return buf.getvalue().rstrip("\n")

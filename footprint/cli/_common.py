@@ -187,6 +187,7 @@ def print_table(
         table.add_column(
             cell(headers[i]), justify="left" if headers[i] in left else "right",
             overflow="fold", min_width=max(len(r[i]) for r in rows) if solid else None,
+            no_wrap=bool(solid),  # else rich narrows it first and the minimum undoes that
         )  # fmt: skip
     for r in rows:
         table.add_row(*(cell(r[i]) for i in keep))
@@ -199,6 +200,22 @@ def print_table(
         )  # fmt: skip
     for note in notes or []:
         console.print(literal(f"note: {note}"), markup=False)
+
+
+#: what --format takes on a command that prints a table
+TABLE_FORMATS = ("table", "json", "csv", "markdown")
+
+
+def check_format(format: str, formats: tuple[str, ...] = TABLE_FORMATS) -> None:
+    """Refuse an unknown ``--format`` before any work, naming the ones there are."""
+    if format not in formats:
+        from footprint.errors import UsageError
+
+        raise UsageError(f"--format must be {', '.join(formats[:-1])} or {formats[-1]}, "
+                         f"got {format!r}")  # fmt: skip
+
+
+FormatOption = Annotated[str, typer.Option(help="table, json, csv or markdown.")]
 
 
 OutOption = Annotated[

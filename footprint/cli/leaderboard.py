@@ -136,15 +136,10 @@ def render(board: Any, format: str) -> str:
             writer.writerow([_plain(row[c]) for c in board.columns])
         return buf.getvalue().rstrip("\n")
     # markdown
-    headers = _headers(board)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in board.rows:
-        cells = [_cell(row, c, f).replace("|", "\\|") for c, _, f in _SHOWN]
-        lines.append("| " + " | ".join(cells) + " |")
-    if board.notes:
-        lines.append("")
-        lines.extend(f"- {note}" for note in board.notes)
-    return "\n".join(lines)
+    from footprint.formatting import markdown_table
+
+    cells = [[_cell(row, c, f) for c, _, f in _SHOWN] for row in board.rows]
+    return markdown_table(_headers(board), cells, board.notes)
 
 
 def register(app: typer.Typer) -> None:

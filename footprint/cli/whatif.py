@@ -10,15 +10,20 @@ import typer
 
 from footprint.cli._common import (
     ForceOption,
+    FormatOption,
     OutOption,
     StoreOption,
-    add_row,
-    cell,
+    WideOption,
+    check_format,
     fmt_emissions,
     fmt_kwh,
     output_to,
+    print_table,
     reading_store,
 )
+from footprint.formatting import csv_text, literal, markdown_table, md_text
+
+HEADERS = ["region", "name", "g CO2e/kWh", "CO2e", "source", "year", "basis"]
 
 #: regions shown for reference in the summary (large grids people compare against)
 REFERENCE = ("FR", "DE", "GB", "US", "CN", "IN", "SE", "PL")
@@ -50,7 +55,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         limit: Annotated[int | None, typer.Option(help="Show at most N rows.", min=1)] = None,
         store: StoreOption = None,
-        format: Annotated[str, typer.Option(help="table or json.")] = "table",
+        format: FormatOption = "table",
+        wide: WideOption = False,
         all_regions: Annotated[
             bool,
             typer.Option("--all", help="Every region (default without --regions: a summary)."),
@@ -62,8 +68,7 @@ def register(app: typer.Typer) -> None:
             from footprint.carbon import whatif
             from footprint.errors import UsageError
 
-            if format not in ("table", "json"):
-                raise UsageError(f"--format must be table or json, got {format!r}")
+            check_format(format)
             from footprint.carbon.whatif import TABLE_KINDS
 
             if kind is not None and kind not in TABLE_KINDS:
@@ -84,9 +89,10 @@ def register(app: typer.Typer) -> None:
                 json.dump(rows, sys.stdout, indent=2)
                 print()
                 return 0
-            from rich.console import Console
-            from rich.table import Table
-
+            if format == "csv":
+                columns = list(rows[0]) if rows else ["region"]
+                print(csv_text(columns, [[r[c] for c in columns] for r in rows]))
+                return 0
             from footprint.record import CarbonRecord
 
             carbon = record.carbon or CarbonRecord()
@@ -96,31 +102,16 @@ def register(app: typer.Typer) -> None:
                 how = "hourly file"
             elif how == "user":
                 how = "user-given"
-            table = Table(
-                title=cell(
-                    f"run {record.id[:8]} ({record.name}): "
-                    f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}"
-                ),
-                title_justify="left",
+            title = (
+                f"run {record.id[:8]} ({record.name}): "
+                f"{fmt_kwh(record.energy_kwh)} IT energy, PUE {record.effective_pue:g}"
             )
-            for col, justify in (
-                ("region", "left"),
-                ("name", "left"),
-                ("g CO2e/kWh", "right"),
-                ("CO2e", "right"),
-                ("source", "left"),
-                ("year", "right"),
-                ("basis", "left"),
-            ):
-                table.add_column(
-                    col, justify="left" if justify == "left" else "right", overflow="fold"
-                )
+            cells = []
             for r in rows:
                 intensity = f"{r['g_per_kwh']:.1f}"
                 if r["own_region"] and not r["this_run"] and applied is not None:
                     intensity += f" (run: {applied:.1f}, {how})"
-                add_row(
-                    table,
+                cells.append([
                     r["region"] + (" *" if r["this_run"] else " +" if r["own_region"] else ""),
                     r["name"],
                     intensity,
@@ -128,29 +119,44 @@ def register(app: typer.Typer) -> None:
                     r["source"],
                     str(r["year"] or "-"),
                     f"{r['basis']}, {r['gas']}" if r["basis"] else "-",
-                )
-            Console(width=max(100, Console().width)).print(table)
+                ])  # fmt: skip
+            notes = []
             if any(r["this_run"] for r in rows):
-                print("* the run's own region, whose table figure its emissions used")
+                notes.append("* the run's own region, whose table figure its emissions used")
             if any(r["own_region"] and not r["this_run"] for r in rows):
-                print(
+                notes.append(
                     "+ the run's own region, but its emissions used another intensity "
                     "(shown as 'run: ...')"
                 )
             if applied is not None and not any(r["this_run"] for r in rows):
                 source = carbon.source or how
-                print(
+                notes.append(
                     f"this run: {applied:.1f} g/kWh ({source}) -> "
                     f"{fmt_emissions(record.emissions_kg)} CO2e"
                 )
-            print(
+            notes.append(
                 "annual table figures, even if the run used hourly data; bases differ between "
                 "sources (life-cycle or direct, CO2e or CO2): see the basis column"
             )
             if summary:
-                print(
+                notes.append(
                     f"{len(rows)} of {every} regions: the run's own, the 10 lowest, the 10 highest "
                     f"and a few for reference ({', '.join(REFERENCE)}); --all for every region, "
                     "--regions to choose, --kind to filter"
                 )
+            if format == "markdown":
+                print(f"**{md_text(title)}**\n")
+                print(markdown_table(HEADERS, cells, notes))
+                return 0
+            print_table(
+                title,
+                HEADERS,
+                cells,
+                left={"region", "name", "source", "basis"},
+                drop_order=["basis", "year", "source", "name"],
+                wide=wide,
+                fold={"name", "source"},
+            )
+            for note in notes:
+                print(literal(note))
             return 0

@@ -15,24 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from footprint.errors import RegionError
-from footprint.formatting import fmt_duration, fmt_emissions, fmt_kwh
+from footprint.formatting import fmt_duration, fmt_emissions, fmt_kwh, md_text
 from footprint.record import CarbonRecord, RunRecord, as_record
 
 #: Values Hugging Face documents for ``training_type``.
 TRAINING_TYPES = ("pre-training", "fine-tuning")
-
-
-# What CommonMark/GFM would read mid-line: escapes, code, emphasis, links and images, HTML and
-# autolinks, entities, tables, strikethrough. (Line-start syntax cannot occur: no newlines.)
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>&|~"})
-
-
-def md_text(value: object) -> str:
-    """A user string as literal Markdown text: one line (control characters escaped), every
-    character Markdown or HTML would read (links, images, emphasis, headings, tags) escaped."""
-    from footprint.formatting import literal
-
-    return literal(str(value)).translate(_MARKDOWN)
 
 
 def _grams(emissions_kg: float) -> float:

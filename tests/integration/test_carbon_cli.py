@@ -149,7 +149,7 @@ def test_recompute_explicit_pue_one_is_user_supplied(store, capsys):
 
 
 def test_whatif_table_shows_basis_and_stars_only_a_used_table_value(store, tmp_path, capsys):
-    assert main(["whatif", "abc", "--regions", "FR,DE,US-CA", "--store", str(store)]) == 0
+    assert main(["whatif", "abc", "--regions", "FR,DE,US-CA", "--wide", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "basis" in out and "life-cycle, CO2e" in out and "direct, CO2e" in out
     assert "DE *" in out and "PUE 1.2" in out

@@ -282,3 +282,70 @@ def test_every_printing_command_writes_a_file_with_out_and_force(clock, store, t
         path = tmp_path / name
         assert main([*argv, "--store", str(store), "-o", str(path)]) == 0
         assert path.read_text().strip() and capsys.readouterr().out == ""
+
+
+def _md_rows(text: str) -> list[list[str]]:
+    """The cells of a Markdown table's body (header and rule left out)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert lines and set(lines[1]) <= set("|-"), text
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
+
+
+def test_whatif_regions_and_sensors_take_every_format_and_out(clock, store, tmp_path, capsys):
+    made = _runs(clock, store)
+    commands = {
+        "whatif": ["whatif", made[0].id[:8], "--regions", "FR,PL", "--store", str(store)],
+        "regions": ["regions", "fra"],
+        "sensors": ["sensors", "--powercap-root", str(tmp_path / "none")],
+    }
+    for name, argv in commands.items():
+        assert main([*argv, "--format", "csv"]) == 0, name
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert rows, name
+        assert main([*argv, "--format", "markdown"]) == 0, name
+        assert _md_rows(capsys.readouterr().out), name
+        assert main([*argv, "--format", "json"]) == 0, name
+        json.loads(capsys.readouterr().out)
+        assert main([*argv, "--format", "yaml"]) == 2, name
+        assert (
+            "--format must be table, json, csv or markdown, got 'yaml'" in capsys.readouterr().err
+        )
+        out = tmp_path / f"{name}.md"
+        assert main([*argv, "--format", "markdown", "-o", str(out)]) == 0, name
+        assert _md_rows(out.read_text()) and capsys.readouterr().out == ""
+        assert main([*argv, "-o", str(out)]) == 2, name  # exists: refused without --force
+        assert main([*argv, "-o", str(out), "--force"]) == 0, name
+    assert main([*commands["whatif"], "--format", "csv"]) == 0
+    by_region = {r["region"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert set(by_region) == {"FR", "PL"}  # csv keeps numbers whole, in the units its names say
+    assert float(by_region["PL"]["emissions_kg"]) > float(by_region["FR"]["emissions_kg"])
+
+
+def test_markdown_keeps_user_strings_literal(clock, store, capsys):
+    sensor = ConstantPowerSensor(clock, 0.5, "gpu:0")
+    with footprint.track("*bold* [x](http://e) <b>|", sensors=[sensor], _clock=clock,
+                         store=store, region="FR") as run:  # fmt: skip
+        clock.advance(0.02)
+    assert main(["whatif", run.id[:8], "--regions", "FR", "--store", str(store),
+                 "--format", "markdown"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert r"\*bold\* \[x\](http://e) \<b\>\|" in text and "<b>" not in text
+
+
+def test_whatif_regions_and_sensors_fit_80_columns(clock, store, tmp_path):
+    made = _runs(clock, store)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
+    for args in (
+        ["whatif", made[0].id[:8], "--store", str(store)],
+        ["regions", "aws:eu"],
+        ["sensors", "--powercap-root", str(tmp_path / "none")],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "footprint", *args],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        table = [line for line in out.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+        assert table and all(len(line) <= 80 for line in table), args
+        if args[0] == "regions":  # region ids whole, never `aws:eu-central-` / `1`
+            assert "aws:eu-central-1" in out.stdout
