@@ -130,6 +130,28 @@ class Board:
     per: str
     higher_is_better: bool
     columns: tuple[str, ...] = field(default=COLUMNS)
+    #: how ``stars`` were given: "relative" (to the rows of the task) or "absolute" (fixed bands)
+    stars: str = "relative"
+
+
+#: ``stars="absolute"``: fixed bands of energy per unit against the task's baseline, as
+#: (at most this ratio, stars); above the last, 1 star
+ABSOLUTE_STARS = ((0.25, 5), (0.5, 4), (0.9, 3), (1.1, 2))
+ABSOLUTE_STARS_TEXT = (
+    "stars are fixed bands of energy per unit against the task's baseline: ★★★★★ at most "
+    "0.25×, ★★★★ at most 0.5×, ★★★ at most 0.9×, ★★ at most 1.1×, ★ above; none without a "
+    "baseline"
+)
+
+
+def absolute_stars(ratio: float | None) -> int | None:
+    """Stars for an energy-per-unit ratio to the baseline (:data:`ABSOLUTE_STARS`)."""
+    if ratio is None:
+        return None
+    for limit, stars in ABSOLUTE_STARS:
+        if ratio <= limit + 1e-9:
+            return stars
+    return 1
 
 
 def _label(row: dict) -> str:
@@ -179,6 +201,7 @@ def build(
     statuses: Sequence[str] = ("completed",),
     sort_by: str | Sequence[str] | None = None,
     ascending: bool | Sequence[bool] = True,
+    stars: str = "relative",
 ) -> Board:
     """Build a leaderboard from run records (typed, or dicts in any schema version).
 
@@ -187,7 +210,9 @@ def build(
     counted with ``run.count`` (energy is per 1,000 of them); ``task`` keeps one task only;
     ``phase`` picks the phases whose energy counts; ``higher_is_better`` overrides the metric's
     direction; ``statuses`` are the run statuses kept. Rows are sorted Pareto-optimal first, then
-    by energy per unit, unless ``sort_by`` names columns (with ``ascending``).
+    by energy per unit, unless ``sort_by`` names columns (with ``ascending``). ``stars``:
+    "relative" (the task's energy range in five bands) or "absolute" (fixed bands of the ratio
+    to the task's baseline, :data:`ABSOLUTE_STARS`).
 
     Raises :class:`LeaderboardError` when nothing can be ranked (no runs, ``per`` or ``quality``
     never recorded, several baselines in a task) with a message saying what to change.
@@ -195,6 +220,8 @@ def build(
     for arg, value in (("quality", quality), ("per", per)):
         if not isinstance(value, str) or not value:
             raise LeaderboardError(f"{arg} must be a non-empty string, got {value!r}")
+    if stars not in ("relative", "absolute"):
+        raise LeaderboardError(f"stars must be 'relative' or 'absolute', got {stars!r}")
     checked = [as_record(r) for r in records]
     notes: list[str] = []
     if task is not None:
@@ -372,9 +399,14 @@ def build(
         by_task.setdefault(row["task"], []).append(row)
     for task_, task_rows in by_task.items():
         notes.extend(_rank_task(task_, task_rows, higher))
+    if stars == "absolute":
+        for row in rows:
+            row["stars"] = absolute_stars(row["energy_vs_baseline"])
+        notes.append(ABSOLUTE_STARS_TEXT)
+        notes[:] = [n for n in notes if "all get 5 stars" not in n]
 
     _sort(rows, sort_by, ascending)
-    return Board(rows, notes, quality, per, higher)
+    return Board(rows, notes, quality, per, higher, stars=stars)
 
 
 def _better_or_equal(a: float, b: float, higher: bool) -> bool:

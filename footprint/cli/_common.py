@@ -202,6 +202,16 @@ def print_table(
         console.print(literal(f"note: {note}"), markup=False)
 
 
+StarsOption = Annotated[
+    str,
+    typer.Option(
+        "--stars",
+        help="relative (five bands of the task's energy range, the default) or absolute (fixed "
+        "bands of energy against the baseline: 5 at most 0.25x, 4 at most 0.5x, 3 at most 0.9x, "
+        "2 at most 1.1x, 1 above).",
+    ),
+]
+
 #: what --format takes on a command that prints a table
 TABLE_FORMATS = ("table", "json", "csv", "markdown")
 

@@ -19,6 +19,7 @@ from footprint.cli._common import (
     ForceOption,
     MlflowOption,
     OutOption,
+    StarsOption,
     StoreOption,
     WideOption,
     fmt_emissions,
@@ -86,7 +87,7 @@ def _cell(row: dict, column: str, fmt: str) -> str:
     if fmt == "b":
         return "yes" if value else ""
     if fmt == "stars":
-        return "*" * value
+        return "*" * value if value else "-"
     if fmt == "list":
         return ", ".join(value) or ""
     if fmt == "s":
@@ -173,6 +174,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Sort by these columns (repeatable; default: Pareto, energy)."),
         ] = None,
         descending: Annotated[bool, typer.Option(help="Sort --sort columns descending.")] = False,
+        stars: StarsOption = "relative",
         mlflow: MlflowOption = None,
         experiment: ExperimentOption = None,
         wide: WideOption = False,
@@ -196,6 +198,7 @@ def register(app: typer.Typer) -> None:
                 statuses=tuple(status) if status else ("completed",),
                 sort_by=sort or None,
                 ascending=not descending,
+                stars=stars,
             )
             if format in ("csv", "json"):
                 print(render(board, format))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import ExperimentOption, MlflowOption, StoreOption
+from footprint.cli._common import ExperimentOption, MlflowOption, StarsOption, StoreOption
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +55,15 @@ def register(app: typer.Typer) -> None:
                 "comparison page, as <name>-<id>.html, and link them from it.",
             ),
         ] = False,
+        stars: StarsOption = "relative",
+        also_per: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--also-per",
+                help="Another unit to rank the same quality by, in a leaderboard of its own "
+                "(repeatable; e.g. --also-per samples for training runs).",
+            ),
+        ] = None,
         mlflow: MlflowOption = None,
         experiment: ExperimentOption = None,
     ) -> int:
@@ -76,6 +85,8 @@ def register(app: typer.Typer) -> None:
             quality=quality,
             per=per,
             run_pages=run_pages,
+            stars=stars,
+            also_per=also_per or (),
         )
         print(path)
         if run_pages:

@@ -41,6 +41,9 @@ def report(
     quality: str | None = None,
     per: str | None = None,
     run_pages: bool = False,
+    stars: str = "relative",
+    also_per: Sequence[str] = (),
+    costs: Sequence[dict] | None = None,
 ) -> Path:
     """Write a self-contained HTML report and return its path.
 
@@ -58,6 +61,12 @@ def report(
     page beside it, ``<name>-<id8>.html``, which the runs table then links to; the same
     overwrite rule applies to each, checked before anything is written.
 
+    ``stars``: "relative" (the leaderboard's rows against each other) or "absolute" (fixed
+    bands against the baseline; :data:`footprint.ranking.ABSOLUTE_STARS`). ``also_per``: more
+    units to rank the same quality by, each a leaderboard of its own below the main one (the
+    demo's training board: ``also_per=["samples"]``). ``costs``: rows of a "cost to produce each
+    variant, and when it pays back" table, as :func:`footprint.demo.run.build_costs` makes them.
+
     Raises :class:`footprint.errors.RunNotFoundError` for an unknown run or an empty store and
     :class:`ReportError` for other bad input, each saying what to change.
     """
@@ -70,6 +79,9 @@ def report(
         quality=quality,
         per=per,
         run_pages=run_pages,
+        stars=stars,
+        also_per=also_per,
+        costs=costs,
     )[0]
 
 
@@ -109,11 +121,14 @@ def write_report(
     quality: str | None = None,
     per: str | None = None,
     run_pages: bool = False,
+    stars: str = "relative",
+    also_per: Sequence[str] = (),
+    costs: Sequence[dict] | None = None,
 ) -> tuple[Path, list[Path]]:
     """:func:`report`, returning ``(page, run pages written)``."""
     records = load_records(runs, store)
     target = default_out(records) if out is None else Path(out)
-    single = len(records) == 1 and task is None and quality is None and per is None
+    single = len(records) == 1 and task is None and quality is None and per is None and not also_per
     # the runs a comparison page shows get their own pages (a run page is its run's page)
     shown = [] if single or not run_pages else [r for r in records if task in (None, r.task)]
     pages = {r.id: target.parent / default_out([r]).name for r in shown}
@@ -154,6 +169,9 @@ def write_report(
             per=per,
             out_dir=target.parent,
             linked={i: p.name for i, p in pages.items()},
+            stars=stars,
+            also_per=also_per,
+            costs=costs,
         )
     written = []
     if pages:

@@ -157,10 +157,37 @@ def _phase_rows(record: RunRecord) -> list[dict]:
     return list(rows.values())
 
 
-def _timeline_stats(record: RunRecord) -> dict[str, dict]:
+def _max_power_w(record: RunRecord) -> dict[str, float]:
+    """Each device's stated maximum power (W), where its record gives one (an estimate's
+    ``max_power_w``: its model's power at full load)."""
+    out = {}
+    for d in record.devices:
+        value = d.details.get("max_power_w")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            out[d.id] = float(value)
+    return out
+
+
+def capped_timeline(record: RunRecord) -> tuple[dict, list[str]]:
+    """The run's timeline as plain data, each device's bucket powers capped at its stated
+    maximum, and the devices that needed it. A bucket can read above the maximum although the
+    device never drew it: an estimate's CPU time arrives in scheduler ticks, and time that
+    lagged into the next bucket is counted there. The energy totals are not touched."""
+    timeline = record.timeline.to_dict()
+    limits = _max_power_w(record)
+    capped = []
+    for dev, powers in (timeline.get("power_w") or {}).items():
+        limit = limits.get(dev)
+        if limit is not None and powers and max(powers) > limit:
+            timeline["power_w"][dev] = [min(p, limit) for p in powers]
+            capped.append(dev)
+    return timeline, capped
+
+
+def _timeline_stats(timeline: dict) -> dict[str, dict]:
     """Per device: the peak of the timeline's bucket powers (W), if any."""
     out = {}
-    for dev, powers in record.timeline.power_w.items():
+    for dev, powers in (timeline.get("power_w") or {}).items():
         if not powers:
             continue
         out[dev] = {"peak_power_w": max(powers), "points": len(powers)}
@@ -303,7 +330,8 @@ def run_view(record: RunRecord, *, whatif_regions: Sequence[str] = WHATIF_REGION
     energy_j = r.energy_j
     duration_s = r.duration_s
     device_total_j = r.device_energy_j()
-    stats = _timeline_stats(r)
+    timeline, capped = capped_timeline(r)
+    stats = _timeline_stats(timeline)
     devices = _device_rows(r)
     for d, raw in zip(devices, r.devices):
         d["mean_power_w"] = d["energy_j"] / duration_s if duration_s > 0 else None
@@ -342,7 +370,8 @@ def run_view(record: RunRecord, *, whatif_regions: Sequence[str] = WHATIF_REGION
         "equivalents": equivalents(r.emissions_kg, carbon["facility_energy_kwh"]),
         "host": _host_rows(r.host),
         "sources": [src.to_dict() for src in r.sources],
-        "timeline": r.timeline.to_dict(),
+        "timeline": timeline,
+        "power_capped": capped,
         "job": _job_view(r),
     }
 
@@ -511,6 +540,31 @@ def _row_key(r: RunRecord) -> tuple:
     return (r.task, r.model if r.model is not None else r.name, r.variant)
 
 
+def _board_view(b: Any, records: Sequence[RunRecord]) -> dict[str, Any]:
+    """A leaderboard as the page shows it: each row labelled and linked to its runs."""
+    runs_by_row: dict[tuple, list[str]] = {}
+    for r in records:
+        runs_by_row.setdefault(_row_key(r), []).append(r.id)
+    rows = []
+    for row in b.rows:
+        row = dict(row)
+        variant = row["variant"]
+        row["label"] = row["model"] + ("" if variant is None else f"/{variant}")
+        row["run_ids"] = runs_by_row.get((row["task"], row["model"], row["variant"]), [])
+        rows.append(row)
+    return {
+        "quality": b.quality,
+        "per": b.per,
+        "higher_is_better": b.higher_is_better,
+        "rows": rows,
+        "notes": list(b.notes),
+        "stars": b.stars,
+        "how": "",
+        "inferred": False,
+        "tasks": list(dict.fromkeys(row["task"] for row in rows)),
+    }
+
+
 def store_view(
     records: Sequence[RunRecord],
     *,
@@ -518,6 +572,9 @@ def store_view(
     per: str | None = None,
     task: str | None = None,
     run_pages: dict[str, str] | None = None,
+    stars: str = "relative",
+    also_per: Sequence[str] = (),
+    costs: Sequence[dict] | None = None,
 ) -> dict:
     """Everything a comparison / store page shows, as plain data.
 
@@ -528,7 +585,10 @@ def store_view(
     links of their own pages. Keys: ``runs`` (table rows, each with its ``key`` for in-page
     anchors, see :func:`short_ids`, and the ``summary`` of :func:`run_summary`), ``totals``,
     ``board`` (None or the rows, notes, how quality/per were chosen, and ``run_ids`` /
-    ``run_keys`` linking rows to runs), ``board_missing`` (why there is no board)."""
+    ``run_keys`` linking rows to runs), ``board_missing`` (why there is no board), ``boards``
+    (one more board per unit of ``also_per``, same quality: errors propagate, they were asked
+    for), ``costs`` (the rows given, see :func:`footprint.reporting.report`). ``stars``: see
+    :func:`footprint.ranking.build`."""
     from footprint.ranking import LeaderboardError, build
 
     records = list(records)
@@ -549,42 +609,31 @@ def store_view(
         raise ReportError(f"cannot build the leaderboard asked for: {how}")
     board: dict[str, Any] | None = None
     missing = None
+    if also_per and q is None:
+        raise ReportError(f"also_per / --also-per needs a quality to rank by: {how}")
     if q is not None and p is not None:
         try:
-            b = build(records, quality=q, per=p, task=task)
+            board = _board_view(build(records, quality=q, per=p, task=task, stars=stars), records)
         except LeaderboardError as exc:
-            if asked:
+            if asked or also_per:
                 raise
             missing = f"no leaderboard: {exc}"
         else:
-            runs_by_row: dict[tuple, list[str]] = {}
-            for r in records:
-                runs_by_row.setdefault(_row_key(r), []).append(r.id)
-            rows = []
-            for row in b.rows:
-                row = dict(row)
-                variant = row["variant"]
-                row["label"] = row["model"] + ("" if variant is None else f"/{variant}")
-                row["run_ids"] = runs_by_row.get((row["task"], row["model"], row["variant"]), [])
-                rows.append(row)
-            board = {
-                "quality": b.quality,
-                "per": b.per,
-                "higher_is_better": b.higher_is_better,
-                "rows": rows,
-                "notes": list(b.notes),
-                "how": how,
-                "inferred": quality is None or per is None,
-                "tasks": list(dict.fromkeys(row["task"] for row in rows)),
-            }
+            board["how"] = how
+            board["inferred"] = quality is None or per is None
     else:
         missing = f"no leaderboard: {how}"
+    boards = []
+    for unit in also_per:
+        extra = _board_view(build(records, quality=q or "", per=unit, task=task, stars=stars),
+                            records)  # fmt: skip
+        boards.append(extra)
 
     per_unit = board["per"] if board else p
     quality_name = board["quality"] if board else q
     key = short_ids([r.id for r in records])
-    if board:
-        for row in board["rows"]:
+    for b in [board, *boards] if board else boards:
+        for row in b["rows"]:
             row["run_keys"] = [key[i] for i in row["run_ids"]]
     runs = []
     from footprint.attribution import run_share
@@ -649,6 +698,8 @@ def store_view(
         },
         "board": board,
         "board_missing": missing,
+        "boards": boards,
+        "costs": [dict(row) for row in costs or []],
         "quality": quality_name,
         "per": per_unit,
     }

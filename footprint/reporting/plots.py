@@ -229,20 +229,52 @@ def _pareto_line(rows: list[dict], higher: bool) -> tuple[list[float], list[floa
     return xs, ys
 
 
-def _label_offset(row: dict, rows: list[dict]) -> tuple[float, float]:
-    """Label above-right of its point, or below-right when a neighbour sits just above it."""
-    xs = [r["energy_wh_per_1k"] for r in rows]
-    qs = [r["quality"] for r in rows]
-    dx = (max(xs) - min(xs)) or 1.0
-    dq = (max(qs) - min(qs)) or 1.0
-    for o in rows:
-        if o is row:
-            continue
-        near_x = abs(o["energy_wh_per_1k"] - row["energy_wh_per_1k"]) < 0.12 * dx
-        above = 0 <= o["quality"] - row["quality"] < 0.12 * dq
-        if near_x and above and (o["quality"], id(o)) > (row["quality"], id(row)):
-            return (7, -12)
-    return (7, 6)
+#: where a label may go, in points from its point (dx, dy, alignment), tried in this order
+_LABEL_SPOTS = (
+    (7, 5, "left"), (7, -12, "left"), (-7, 5, "right"), (-7, -12, "right"),
+    (0, 11, "center"), (0, -19, "center"), (12, 18, "left"), (12, -26, "left"),
+    (-12, 18, "right"), (-12, -26, "right"),
+)  # fmt: skip
+
+
+def place_labels(fig: Any, ax: Any, labels: list[tuple[str, float, float]]) -> list[Any]:
+    """Annotate each (text, x, y) of ``ax`` where it overlaps no label placed before it nor
+    any of the points, trying :data:`_LABEL_SPOTS` in turn (else the spot overlapping least).
+    Call it once the axes' limits and layout are final. Returns the labels' boxes (display
+    coordinates), in order."""
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    pad = 3.0  # pixels around a point's marker
+    points = [ax.transData.transform((x, y)) for _, x, y in labels]
+    taken = [Bbox.from_extents(px - pad, py - pad, px + pad, py + pad) for px, py in points]
+    boxes = []
+
+    def overlap(a: Any, b: Any) -> float:
+        w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        return w * h if w > 0 and h > 0 else 0.0
+
+    for text, x, y in labels:
+        ann = ax.annotate(text, (x, y), xytext=_LABEL_SPOTS[0][:2], textcoords="offset points",
+                          fontsize=8, color=INK, ha="left")  # fmt: skip
+        best: tuple[float, Any, Any] | None = None
+        for dx, dy, ha in _LABEL_SPOTS:
+            ann.xyann = (dx, dy)
+            ann.set_ha(ha)
+            box = ann.get_window_extent(renderer)
+            cost = sum(overlap(box, other) for other in taken)
+            if best is None or cost < best[0]:
+                best = (cost, (dx, dy, ha), box)
+            if cost == 0:
+                break
+        assert best is not None
+        (dx, dy, ha), box = best[1], best[2]
+        ann.xyann = (dx, dy)
+        ann.set_ha(ha)
+        taken.append(box)
+        boxes.append(box)
+    return boxes
 
 
 def scatter_svg(board: dict, max_tasks: int = 4) -> str | None:
@@ -305,16 +337,6 @@ def scatter_svg(board: dict, max_tasks: int = 4) -> str | None:
                         linewidth=1.0,
                         zorder=4,
                     )
-        for r in trs[:_MAX_LABELS]:
-            ax.annotate(
-                r["label"],
-                (r["energy_wh_per_1k"], r["quality"]),
-                xytext=_label_offset(r, trs),
-                textcoords="offset points",
-                fontsize=8,
-                color=INK,
-                ha="left",
-            )
         ax.set_title(f"task {task}" if task is not None else "runs without a task", loc="left")
         ax.set_xlabel(f"energy per 1,000 {board['per']} (Wh)")
         ax.set_ylabel(f"{board['quality']} ({'higher' if higher else 'lower'} is better)")
@@ -324,6 +346,10 @@ def scatter_svg(board: dict, max_tasks: int = 4) -> str | None:
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     fig.tight_layout()
+    # labels last, where the layout is final: each goes where it hides no other label or point
+    for ax, task in zip(axes.flat, tasks):
+        trs = [r for r in rows if r["task"] == task][:_MAX_LABELS]
+        place_labels(fig, ax, [(r["label"], r["energy_wh_per_1k"], r["quality"]) for r in trs])
     return to_svg(fig, f"{board['quality']} versus energy per 1,000 {board['per']}")
 
 

@@ -186,6 +186,9 @@ def store_page(
     per: str | None = None,
     out_dir: Path | None = None,
     linked: dict[str, str] | None = None,
+    stars: str = "relative",
+    also_per: Sequence[str] = (),
+    costs: Sequence[dict] | None = None,
 ) -> str:
     """The comparison / store page of several runs. Runs link to their own pages found in
     ``out_dir`` by the default name, and to those of ``linked`` (run id -> relative link: pages
@@ -194,7 +197,10 @@ def store_page(
 
     pages = _run_pages(records, out_dir)
     pages.update(linked or {})
-    view = _data.store_view(records, quality=quality, per=per, task=task, run_pages=pages)
+    view = _data.store_view(
+        records, quality=quality, per=per, task=task, run_pages=pages, stars=stars,
+        also_per=also_per, costs=costs,
+    )  # fmt: skip
     board = view["board"]
     return (
         environment()

@@ -130,3 +130,43 @@ def test_run_page_renders_without_errors(browser, tmp_path):
     assert len(charts) == 2 and all(w > 300 for w in charts)
     browser.find_element("css selector", "button.copy").click()
     assert errors(browser) == []
+
+
+def test_tables_fit_a_1280_px_window_and_the_new_sections_show(browser, tmp_path):
+    """Bug: a long model id (nowrap) pushed the runs table to 1,700 px, scrolling sideways."""
+    from selenium.webdriver.common.by import By
+    from synthetic import make_record
+
+    records = story_records(repeats=2)
+    long = make_record(
+        "sentiment-eval-distilbert-base-uncased-finetuned-sst-2-english", seed=50,
+        task="sst2-with-a-long-task-name", model="distilbert-base-uncased-finetuned-sst-2-english",
+        variant="int8-dynamic-quantized-per-channel", status="failed", metrics={"accuracy": 0.9},
+    )  # fmt: skip
+    records.append(long.replace(error="RuntimeError: CUDA out of memory. Tried to allocate 2 GiB"))
+    costs = [
+        {"variant": "fp32", "build_j": 5000.0, "extra_j": 0.0, "energy_j_per_query": 0.5,
+         "saving_j_per_query": 0.0, "break_even_queries": None, "within_noise": False,
+         "unranked": None, "baseline": True},
+        {"variant": "int8", "build_j": 5200.0, "extra_j": 200.0, "energy_j_per_query": 0.2,
+         "saving_j_per_query": 0.3, "break_even_queries": 666.7, "within_noise": False,
+         "unranked": None, "baseline": False},
+    ]  # fmt: skip
+    out = report(runs=records, out=tmp_path / "wide.html", quality="accuracy", per="queries",
+                 also_per=["samples"], costs=costs, stars="absolute")  # fmt: skip
+    browser.set_window_size(1280, 2000)
+    browser.get(out.as_uri())
+    assert errors(browser) == []
+    widths = browser.execute_script(
+        "return ['runs-table', 'leaderboard-table', 'leaderboard-table-1', 'costs-table'].map("
+        "id => { const w = document.getElementById(id).parentElement;"
+        " return [id, w.scrollWidth, w.clientWidth]; })"
+        ".concat([['page', document.documentElement.scrollWidth, window.innerWidth]]);"
+    )
+    for name, scroll, client in widths:
+        assert scroll <= client, f"{name} scrolls sideways: {scroll} px in {client} px"
+    board = browser.find_element(By.ID, "leaderboard-samples")
+    assert board.is_displayed() and "per energy per 1,000 samples" in board.text
+    costs_panel = browser.find_element(By.ID, "costs")
+    assert costs_panel.is_displayed() and "667 queries" in costs_panel.text
+    assert "fixed bands of energy per unit against the baseline" in browser.page_source

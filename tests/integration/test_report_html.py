@@ -548,3 +548,97 @@ def test_no_estimate_banner_when_everything_was_measured(tmp_path):
     html = report(runs=[measured, measured.replace(id="f" * 32, name="again")],
                   out=tmp_path / "p.html")  # fmt: skip
     assert 'id="estimate-banner"' not in html.read_text(encoding="utf-8")
+
+
+def test_a_power_peak_is_drawn_at_most_at_the_devices_stated_maximum(tmp_path):
+    """Bug: an estimated CPU's bucket could read above its model's full-load power (CPU time
+    arriving in scheduler ticks, lagging into the next bucket), and the page said so as a peak."""
+    rec = make_record("peaky", seed=3).to_dict()
+    cpu = next(d for d in rec["devices"] if d["id"] == "cpu")
+    powers = rec["timeline"]["power_w"]["cpu"]
+    limit = max(powers) * 0.9  # the model says the CPU draws at most this
+    cpu["details"] = {"max_power_w": limit}
+    record = as_record(rec)
+    from footprint.reporting.data import capped_timeline, run_view
+
+    view = run_view(record)
+    shown = {d["id"]: d for d in view["devices"]}
+    assert shown["cpu"]["peak_power_w"] == pytest.approx(limit)
+    assert max(view["timeline"]["power_w"]["cpu"]) == pytest.approx(limit)
+    assert view["power_capped"] == ["cpu"]
+    assert shown["cpu"]["energy_j"] == pytest.approx(cpu["energy_j"])  # totals untouched
+    assert max(record.timeline.power_w["cpu"]) > limit  # the record itself is left as it was
+    # a device with no stated maximum, or under it, is drawn as measured
+    assert capped_timeline(make_record("calm", seed=3))[1] == []
+    out = report([record], out=tmp_path / "peaky.html")
+    text = out.read_text()
+    assert "drawn at that maximum" in text
+    assert f"{max(powers):.4g} W" not in text
+
+
+def test_absolute_stars_are_fixed_bands_against_the_baseline(tmp_path, capsys):
+    from footprint.ranking import absolute_stars, build
+
+    assert [absolute_stars(x) for x in (0.2, 0.25, 0.4, 0.9, 1.0, 1.1, 1.5, None)] == [
+        5, 5, 4, 3, 2, 2, 1, None,
+    ]  # fmt: skip
+    records = story_records()
+    board = build(records, quality="accuracy", per="queries", task="digits", stars="absolute")
+    for row in board.rows:
+        assert row["stars"] == absolute_stars(row["energy_vs_baseline"])
+    assert any("fixed bands" in n for n in board.notes)
+    relative = build(records, quality="accuracy", per="queries", task="digits")
+    assert {r["label"] if "label" in r else r["variant"]: r["stars"] for r in relative.rows} != {
+        r["variant"]: r["stars"] for r in board.rows
+    }
+    out = report(records, out=tmp_path / "abs.html", task="digits", quality="accuracy",
+                 per="queries", stars="absolute")  # fmt: skip
+    text = out.read_text()
+    assert "fixed bands of energy per unit against the baseline" in text
+    assert "--stars absolute" not in text  # the relative wording's hint is gone
+    store = tmp_path / "store"
+    for r in records:
+        Store(store).save(r)
+    argv = ["leaderboard", "--quality", "accuracy", "--per", "queries", "--store", str(store)]
+    assert main([*argv, "--stars", "absolute", "--format", "json"]) == 0
+    rows = __import__("json").loads(capsys.readouterr().out)["rows"]
+    assert {r["variant"]: r["stars"] for r in rows} == {
+        r["variant"]: r["stars"] for r in board.rows
+    }
+    assert main([*argv, "--stars", "fixed"]) == 2
+    assert "stars must be 'relative' or 'absolute', got 'fixed'" in capsys.readouterr().err
+
+
+def test_the_report_can_show_more_boards_and_the_cost_to_pay_back(tmp_path, capsys):
+    records = story_records()
+    costs = [
+        {"variant": "fp32", "build_j": 5000.0, "extra_j": 0.0, "energy_j_per_query": 0.5,
+         "saving_j_per_query": 0.0, "break_even_queries": None, "within_noise": False,
+         "unranked": None, "baseline": True},
+        {"variant": "int8", "build_j": 5200.0, "extra_j": 200.0, "energy_j_per_query": 0.2,
+         "saving_j_per_query": 0.3, "break_even_queries": 666.7, "within_noise": False,
+         "unranked": None, "baseline": False},
+        {"variant": "<b>odd</b>", "build_j": 5100.0, "extra_j": 100.0, "energy_j_per_query": 0.6,
+         "saving_j_per_query": -0.1, "break_even_queries": None, "within_noise": False,
+         "unranked": None, "baseline": False},
+    ]  # fmt: skip
+    out = report(records, out=tmp_path / "more.html", task="digits", quality="accuracy",
+                 per="queries", also_per=["samples"], costs=costs)  # fmt: skip
+    secs = sections(out)
+    text = out.read_text()
+    assert "leaderboard-samples" in secs.ids and "costs" in secs.ids
+    assert "Leaderboard: accuracy per energy per 1,000 samples" in text
+    assert "mlp/fp32-train" in text  # the training run ranks per samples
+    assert "667 queries" in text and "never (no saving)" in text and "baseline" in text
+    assert "&lt;b&gt;odd&lt;/b&gt;" in text and "<b>odd</b>" not in text
+    with pytest.raises(Exception, match="samples|sample"):
+        report(records, out=tmp_path / "bad.html", task="digits", quality="accuracy",
+               per="queries", also_per=["widgets"])  # fmt: skip
+    store = tmp_path / "store"
+    for r in records:
+        Store(store).save(r)
+    page = tmp_path / "cli.html"
+    argv = ["report", "--store", str(store), "-o", str(page), "--task", "digits",
+            "--quality", "accuracy", "--per", "queries", "--also-per", "samples"]  # fmt: skip
+    assert main(argv) == 0
+    assert "leaderboard-samples" in sections(page).ids
