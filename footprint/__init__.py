@@ -27,6 +27,7 @@ _LAZY = {
     "Candidate": ("footprint.steady_state", "Candidate"),
     "report": ("footprint.reporting", "report"),
     "check_report": ("footprint.reporting", "check_report"),
+    "compare": ("footprint.comparison", "compare"),
     "FootprintError": ("footprint.errors", "FootprintError"),
     "FootprintWarning": ("footprint.errors", "FootprintWarning"),
 }
@@ -35,6 +36,7 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # real imports for type checkers and IDEs only
     from footprint.carbon import carbon_intensity  # noqa: F401
+    from footprint.comparison import compare  # noqa: F401
     from footprint.errors import FootprintError, FootprintWarning  # noqa: F401
     from footprint.frames import leaderboard, load_runs  # noqa: F401
     from footprint.listeners import add_listener  # noqa: F401

@@ -23,6 +23,7 @@ _COMMANDS = (
     "footprint.cli.whatif",
     "footprint.cli.recompute",
     "footprint.cli.leaderboard",
+    "footprint.cli.compare",
     "footprint.cli.import_codecarbon",
     "footprint.cli.report",
     "footprint.cli.card",
