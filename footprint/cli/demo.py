@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from footprint.cli._common import add_row, cell, literal
+from footprint.formatting import fmt_energy_j
 from footprint.units import J_PER_WH
 
 
@@ -204,7 +205,7 @@ def _print_region(say: Any, result: Any, fmt_emissions: Any, fmt_kwh: Any) -> No
 
 
 def _print_board(console: Any, board: Any, title: str) -> None:
-    """The board's rows in joules per 1,000 units (the demo's energies are tiny in Wh).
+    """The board's rows, energies per 1,000 units with SI prefixes (mJ, J: the demo's are tiny).
 
     On a narrow terminal the stars and Pareto columns are left to the report, and the ties
     are listed under the table instead of in a column.
@@ -215,15 +216,15 @@ def _print_board(console: Any, board: Any, title: str) -> None:
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    def joules(wh_per_1k: float | None, fmt: str = ".3g") -> str:
-        return num(None if wh_per_1k is None else wh_per_1k * J_PER_WH, fmt)
+    def joules(wh_per_1k: float | None) -> str:
+        return "-" if wh_per_1k is None else fmt_energy_j(wh_per_1k * J_PER_WH)
 
     def ties(row: dict) -> str:
         return ", ".join(t.split("/", 1)[-1] for t in row["tie_with"])
 
     wide = console.width >= 110
     # Narrow enough for 80 columns: the interval as +/- (it is symmetric: mean +/- t s / sqrt(n)).
-    columns = ["#", "variant", "n", board.quality, f"J/1k {board.per}", "+/- 95%", "x fp32"]
+    columns = ["#", "variant", "n", board.quality, "energy/1k", "± 95%", "× fp32"]
     columns.append(f"d {board.quality}")
     if wide:
         columns += ["stars", "pareto", "within noise of"]
@@ -246,8 +247,8 @@ def _print_board(console: Any, board: Any, title: str) -> None:
             str(row["n"]),
             num(row["quality"], ".3f"),
             joules(row["energy_wh_per_1k"]),
-            "-" if low is None else joules((high - low) / 2, ".2g"),
-            num(row["energy_vs_baseline"], ".2f"),
+            "-" if low is None else joules((high - low) / 2),
+            "-" if row["energy_vs_baseline"] is None else f"×{row['energy_vs_baseline']:.2f}",
             num(row["quality_delta_vs_baseline"], "+.3f"),
         ]
         if wide:
@@ -282,7 +283,7 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    headers = ("variant", "build J", "own step J", "J/1k queries", "saves", "pays back")
+    headers = ("variant", "to build", "own step", "energy/1k", "saves/1k", "pays back")
     for header in headers:
         table.add_column(cell(header), justify="left" if header == "variant" else "right")
     for row in costs:
@@ -300,16 +301,16 @@ def _print_costs(console: Any, costs: list[dict]) -> None:
         add_row(
             table,
             row["variant"],
-            f"{row['build_j']:.4g}",
-            f"{row['extra_j']:.3g}",
-            f"{row['energy_j_per_query'] * 1000:.3g}",
-            "-" if saving is None or row["variant"] == "fp32" else f"{saving * 1000:.3g}",
+            fmt_energy_j(row["build_j"]),
+            fmt_energy_j(row["extra_j"]),
+            fmt_energy_j(row["energy_j_per_query"] * 1000),
+            "-" if saving is None or row["variant"] == "fp32" else fmt_energy_j(saving * 1000),
             back,
         )
     console.print(table)
     console.print(
         "build: every variant needs the full model's training, plus its own step (compression, "
-        "or the student's training); saves: J per 1,000 queries less than fp32; pays back: when "
-        "the own step's energy is saved again.",
+        "or the student's training); saves: energy per 1,000 queries less than fp32; pays back: "
+        "when the own step's energy is saved again.",
         markup=False,
     )

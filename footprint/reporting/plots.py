@@ -229,6 +229,17 @@ def _pareto_line(rows: list[dict], higher: bool) -> tuple[list[float], list[floa
     return xs, ys
 
 
+def energy_ticks(axis: Any, j_per_value: float) -> None:
+    """Tick labels of an energy axis with SI prefixes (35.6 mJ, 1.20 J), on a log axis too:
+    mathtext is off (user strings stay literal), so matplotlib's ``10^{-5}`` would show raw."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    from footprint.formatting import fmt_energy_j
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_energy_j(v * j_per_value)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 #: where a label may go, in points from its point (dx, dy, alignment), tried in this order
 _LABEL_SPOTS = (
     (7, 5, "left"), (7, -12, "left"), (-7, 5, "right"), (-7, -12, "right"),
@@ -338,7 +349,8 @@ def scatter_svg(board: dict, max_tasks: int = 4) -> str | None:
                         zorder=4,
                     )
         ax.set_title(f"task {task}" if task is not None else "runs without a task", loc="left")
-        ax.set_xlabel(f"energy per 1,000 {board['per']} (Wh)")
+        ax.set_xlabel(f"energy per 1,000 {board['per']}")
+        energy_ticks(ax.xaxis, 3600.0)  # the board's energies are in Wh
         ax.set_ylabel(f"{board['quality']} ({'higher' if higher else 'lower'} is better)")
         ax.margins(x=0.18, y=0.25)
         if len(xs) > 1:
@@ -385,7 +397,8 @@ def runs_over_time_svg(runs: list[dict]) -> str | None:
     energies = [e for _, e in points]
     if max(energies) / min(energies) > 20:
         ax.set_yscale("log")
-    ax.set_ylabel("energy per run (Wh)")
+    ax.set_ylabel("energy per run")
+    energy_ticks(ax.yaxis, 3600.0)  # plotted in Wh
     import matplotlib.dates as mdates
 
     locator = mdates.AutoDateLocator(maxticks=8)

@@ -56,3 +56,21 @@ def test_the_scatter_still_renders_every_label():
     svg = plots.scatter_svg({"rows": rows, "per": "queries", "quality": "acc",
                              "higher_is_better": True})  # fmt: skip
     assert svg is not None and all(f"m/v{i}" in svg for i in range(6))
+
+
+def test_energy_axes_read_in_si_units_on_a_log_scale_too():
+    """Bug: with mathtext off (user strings literal), a log axis showed $\\mathdefault{10^{-5}}$."""
+    rows = [
+        {"label": f"m/v{i}", "task": "t", "energy_wh_per_1k": wh, "quality": 0.9 + i * 0.01,
+         "pareto": True, "baseline": i == 0, "energy_wh_per_1k_ci_low": None,
+         "energy_wh_per_1k_ci_high": None, "quality_ci_low": None, "quality_ci_high": None}
+        for i, wh in enumerate((1e-5, 1e-4, 1e-3))  # a 100x spread: a log axis
+    ]  # fmt: skip
+    svg = plots.scatter_svg({"rows": rows, "per": "queries", "quality": "acc",
+                             "higher_is_better": True})  # fmt: skip
+    assert "mathdefault" not in svg and "$" not in svg
+    assert "36.0 mJ" in svg or "360 mJ" in svg or "3.60 J" in svg  # 1e-4 Wh = 360 mJ
+    runs = [{"started_at": f"2026-12-02T10:0{i}:00+00:00", "energy_kwh": e, "task": "t"}
+            for i, e in enumerate((1e-9, 1e-7, 1e-5))]  # fmt: skip
+    svg = plots.runs_over_time_svg(runs)
+    assert svg is not None and "mathdefault" not in svg
