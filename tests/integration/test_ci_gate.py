@@ -135,9 +135,10 @@ def test_each_exit_code_through_the_cli(stores, tmp_path, capsys):
         assert message in capsys.readouterr().err, args
     # the real entry point gives the same codes
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for store, code in ((same, 0), (worse, 1)):
+    for source, store, code in ((baseline, same, 0), (baseline, worse, 1), (broken, same, 2),
+                                (baseline, one, 3)):  # fmt: skip
         res = subprocess.run(
-            [sys.executable, "-m", "footprint", "check", "--baseline", str(baseline),
+            [sys.executable, "-m", "footprint", "check", "--baseline", str(source),
              "--store", str(store), "--per", "queries"],
             capture_output=True, text=True, env=env, timeout=60,
         )  # fmt: skip

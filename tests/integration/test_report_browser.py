@@ -170,3 +170,19 @@ def test_tables_fit_a_1280_px_window_and_the_new_sections_show(browser, tmp_path
     costs_panel = browser.find_element(By.ID, "costs")
     assert costs_panel.is_displayed() and "667 queries" in costs_panel.text
     assert "fixed bands of energy per unit against the baseline" in browser.page_source
+
+
+def test_a_capped_power_peak_says_so_on_the_run_page(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from synthetic import make_record
+
+    from footprint.record import as_record
+
+    rec = make_record("peaky", seed=3).to_dict()
+    cpu = next(d for d in rec["devices"] if d["id"] == "cpu")
+    cpu["details"] = {"max_power_w": max(rec["timeline"]["power_w"]["cpu"]) * 0.9}
+    out = report([as_record(rec)], out=tmp_path / "peaky.html")
+    browser.get(out.as_uri())
+    assert errors(browser) == []
+    lead = browser.find_element(By.XPATH, "//*[contains(text(), 'drawn at that maximum')]")
+    assert lead.is_displayed() and "cpu" in lead.text
