@@ -358,3 +358,16 @@ def hand_record(**extra) -> RunRecord:
     record.update(extra)
     record.update(carbon.emissions_for(record, carbon.resolve(region="FR")))
     return new_record(**record)
+
+
+def cost_rows(*extra: dict) -> list[dict]:
+    """Rows of the report's cost-and-pay-back table (as footprint.demo.run.build_costs makes
+    them): the fp32 baseline, an int8 that pays back after ~667 queries, then ``extra``."""
+    base = {"within_noise": False, "unranked": None, "baseline": False}
+    return [
+        {**base, "variant": "fp32", "build_j": 5000.0, "extra_j": 0.0, "energy_j_per_query": 0.5,
+         "saving_j_per_query": 0.0, "break_even_queries": None, "baseline": True},
+        {**base, "variant": "int8", "build_j": 5200.0, "extra_j": 200.0,
+         "energy_j_per_query": 0.2, "saving_j_per_query": 0.3, "break_even_queries": 666.7},
+        *({**base, **row} for row in extra),
+    ]  # fmt: skip

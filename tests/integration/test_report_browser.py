@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from synthetic import story_records
+from synthetic import cost_rows, story_records
 
 from footprint.reporting import report
 
@@ -144,14 +144,7 @@ def test_tables_fit_a_1280_px_window_and_the_new_sections_show(browser, tmp_path
         variant="int8-dynamic-quantized-per-channel", status="failed", metrics={"accuracy": 0.9},
     )  # fmt: skip
     records.append(long.replace(error="RuntimeError: CUDA out of memory. Tried to allocate 2 GiB"))
-    costs = [
-        {"variant": "fp32", "build_j": 5000.0, "extra_j": 0.0, "energy_j_per_query": 0.5,
-         "saving_j_per_query": 0.0, "break_even_queries": None, "within_noise": False,
-         "unranked": None, "baseline": True},
-        {"variant": "int8", "build_j": 5200.0, "extra_j": 200.0, "energy_j_per_query": 0.2,
-         "saving_j_per_query": 0.3, "break_even_queries": 666.7, "within_noise": False,
-         "unranked": None, "baseline": False},
-    ]  # fmt: skip
+    costs = cost_rows()
     out = report(runs=records, out=tmp_path / "wide.html", quality="accuracy", per="queries",
                  also_per=["samples"], costs=costs, stars="absolute")  # fmt: skip
     browser.set_window_size(1280, 2000)

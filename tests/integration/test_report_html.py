@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ConstantPowerSensor
-from synthetic import make_record, story_records
+from synthetic import cost_rows, make_record, story_records
 
 import footprint
 from footprint.cli import main
@@ -611,17 +611,10 @@ def test_absolute_stars_are_fixed_bands_against_the_baseline(tmp_path, capsys):
 
 def test_the_report_can_show_more_boards_and_the_cost_to_pay_back(tmp_path, capsys):
     records = story_records()
-    costs = [
-        {"variant": "fp32", "build_j": 5000.0, "extra_j": 0.0, "energy_j_per_query": 0.5,
-         "saving_j_per_query": 0.0, "break_even_queries": None, "within_noise": False,
-         "unranked": None, "baseline": True},
-        {"variant": "int8", "build_j": 5200.0, "extra_j": 200.0, "energy_j_per_query": 0.2,
-         "saving_j_per_query": 0.3, "break_even_queries": 666.7, "within_noise": False,
-         "unranked": None, "baseline": False},
+    costs = cost_rows(
         {"variant": "<b>odd</b>", "build_j": 5100.0, "extra_j": 100.0, "energy_j_per_query": 0.6,
-         "saving_j_per_query": -0.1, "break_even_queries": None, "within_noise": False,
-         "unranked": None, "baseline": False},
-    ]  # fmt: skip
+         "saving_j_per_query": -0.1, "break_even_queries": None},
+    )  # fmt: skip
     out = report(records, out=tmp_path / "more.html", task="digits", quality="accuracy",
                  per="queries", also_per=["samples"], costs=costs)  # fmt: skip
     secs = sections(out)
