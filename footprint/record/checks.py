@@ -241,6 +241,11 @@ json_object = mapping(json_value)
 def user_number(field: str, value: Any, *, allow_zero: bool = True) -> int | float:
     """A user-given count or metric as a plain int or float: finite and non-negative, else a
     ValueError naming the field. NumPy and other ``numbers.Real`` scalars are accepted."""
+    if not field.strip():
+        raise ValueError(
+            f"a count or metric needs a name, got {field!r}: run.count(samples=32), "
+            "run.log(accuracy=0.91)"
+        )
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{field} must be a number, got {value!r} ({type(value).__name__})")
     try:

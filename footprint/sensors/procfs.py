@@ -311,12 +311,14 @@ class ProcFiles:
 
         return runtime.get().cached(f"proc_files:{name}:{os.getpid()}", cls)
 
-    def __del__(self) -> None:
+    def __del__(self, _close: Any = os.close) -> None:
         # No lock here: in a forked child the lock may be held by a thread that no longer
         # exists (the parent's sampler at the instant of the fork), and waiting would hang it.
+        # os.close is bound at definition: at interpreter exit the module's globals may already
+        # be gone (None) when the runtime's tables are collected.
         for fd in list(self._fds.values()):
             try:
-                os.close(fd)
+                _close(fd)
             except OSError:
                 pass
         self._fds.clear()

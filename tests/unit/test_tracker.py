@@ -346,3 +346,15 @@ def test_so_far_gives_energy_time_and_emissions_from_one_reading(clock, store):
         assert emissions_kg == pytest.approx(0.001 * 0.5)  # 1 Wh at 500 g/kWh
         assert (run.energy_j, run.duration_s) == (pytest.approx(energy_j), pytest.approx(36.0))
     assert run.so_far() == (run.energy_j, run.duration_s, run.record.emissions_kg)
+
+
+def test_a_count_or_metric_without_a_name_is_refused(clock, store):
+    """Bug: run.log(**{"": 0.5}) was saved as a metric with an empty name."""
+    with footprint.track("x", sensors=[ConstantPowerSensor(clock, 1.0)], _clock=clock) as run:
+        for call in (run.log, run.count):
+            with pytest.raises(ValueError, match="needs a name"):
+                call(**{"": 1.0})
+            with pytest.raises(ValueError, match="needs a name"):
+                call(**{"  ": 1.0})
+        run.log(accuracy=0.5)
+    assert run.record.metrics == {"accuracy": 0.5} and run.record.counts == {}
