@@ -17,7 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from footprint.cli._common import (
+    ExperimentOption,
     ForceOption,
+    MlflowOption,
     OutOption,
     StoreOption,
     WideOption,
@@ -356,6 +358,8 @@ def register(app: typer.Typer) -> None:
         wide: WideOption = False,
         out: OutOption = None,
         force: ForceOption = False,
+        mlflow: MlflowOption = None,
+        experiment: ExperimentOption = None,
     ) -> int:
         from footprint.comparison import compare
         from footprint.errors import UsageError
@@ -373,7 +377,10 @@ def register(app: typer.Typer) -> None:
             check_writable(out, force)
             from footprint.cli._common import reading_store
 
-            candidate = str(reading_store(store).path)
+            candidate: Any = _mlflow_side(mlflow, experiment, store, per, phase, task, model,
+                                          variant, tag)  # fmt: skip
+            if candidate is None:
+                candidate = str(reading_store(store).path)
             result = compare(
                 baseline, candidate, per=per, phase=phase, task=task, model=model,
                 variant=variant, tags=_tags(tag), allow_different_setup=allow_different_setup,
@@ -391,6 +398,29 @@ def register(app: typer.Typer) -> None:
         return result.exit_code(inconclusive)
 
     register_baseline(app)
+
+
+def _mlflow_side(
+    uri: str | None,
+    experiments: list[str] | None,
+    store: str | None,
+    per: str,
+    phase: str | None,
+    task: str | None,
+    model: str | None,
+    variant: str | None,
+    tag: list[str] | None,
+) -> Any:
+    """The side the runs of an MLflow tracking store give (``--mlflow``), or None."""
+    from footprint.cli._common import mlflow_records
+    from footprint.comparison import side_from_records
+
+    records = mlflow_records(uri, experiments, store)
+    if records is None:
+        return None
+    label = f"MLflow {', '.join(experiments)}" if experiments else "MLflow"
+    filters = {"task": task, "model": model, "variant": variant, "tags": _tags(tag)}
+    return side_from_records(records, label, per=per, phase=phase, filters=filters)
 
 
 def _csv_row(f: Any) -> list[Any]:
@@ -487,14 +517,19 @@ def register_baseline(app: typer.Typer) -> None:
         tag: TagOption = None,
         out: OutOption = None,
         force: ForceOption = False,
+        mlflow: MlflowOption = None,
+        experiment: ExperimentOption = None,
     ) -> int:
         from footprint.baseline import export_baseline
-        from footprint.cli._common import reading_store
+        from footprint.cli._common import mlflow_records, reading_store
 
         with input_errors():
             check_writable(out, force)
-            doc = export_baseline(reading_store(store).records(), per=per, task=task,
-                                  model=model, variant=variant, tags=_tags(tag))  # fmt: skip
+            records = mlflow_records(mlflow, experiment, store)
+            if records is None:
+                records = reading_store(store).records()
+            doc = export_baseline(records, per=per, task=task, model=model, variant=variant,
+                                  tags=_tags(tag))  # fmt: skip
             with output_to(out, force):
                 print(json.dumps(doc, indent=2))
         return 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -261,3 +262,19 @@ def test_log_and_read_back_through_a_real_mlflow_server(server, clock, store, mo
     assert client.get_run(ids[0]).data.metrics["footprint.energy_j"] == runs[0].record.energy_j
     back = load_records(server, experiment="served")
     assert sorted(back, key=lambda r: r.id) == sorted((r.record for r in runs), key=lambda r: r.id)
+
+
+def test_the_ci_gate_reads_the_candidate_and_the_baseline_from_mlflow(uri, clock, store, tmp_path):
+    mlflow.set_experiment("gate")
+    for accuracy in (0.91, 0.9105, 0.9098):
+        with mlflow.start_run():
+            log_run(_track(clock, store, "bert-fp32", "fp32", 400, accuracy))
+    baseline = tmp_path / "b.json"
+    argv = ["baseline", "export", "--mlflow", uri, "--experiment", "gate", "--per", "queries"]
+    assert main([*argv, "-o", str(baseline)]) == 0
+    assert len(json.loads(baseline.read_text())["repeats"]) == 3
+    # the same runs as the candidate: a constant 100 W for 10 s per 400 queries, exactly equal
+    check = ["check", "--baseline", str(baseline), "--mlflow", uri, "--experiment", "gate",
+             "--per", "queries", "--format", "json"]  # fmt: skip
+    assert main(check) == 0
+    assert main([*check, "--store", str(store)]) == 2  # one place or the other, not both
