@@ -139,8 +139,8 @@ def test_demo_output_says_where_and_how(first_demo):
     assert "Region: none given, so emissions are left empty" in stdout
     for title in ("Training: energy per 1,000 samples", "energy per 1,000 queries"):
         assert title in stdout
-    for variant in VARIANTS:
-        assert re.search(rf"^\s+\d+\s+{variant}\b", stdout, re.M), variant
+    for variant in VARIANTS:  # ranked, or honestly unranked when the machine was busy
+        assert re.search(rf"^\s+(\d+|contended|needs repeats)\s+{variant}\b", stdout, re.M), variant
     # progress lines (stderr is not a terminal here), from the first step to the last
     assert "footprint demo [0/" in first_demo.stderr
     assert re.search(r"footprint demo \[(\d+)/\1\] done", first_demo.stderr)
