@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from footprint import runtime
+from footprint.options import DEFAULT_POWERCAP_ROOT
 from footprint.sensors.base import Sensor, SourceStatus
 
 if TYPE_CHECKING:
     from footprint.sensors.accounting import CpuAccounting
 
-DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
 
 
 @dataclass
