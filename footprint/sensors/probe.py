@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from footprint.sensors.accounting import CpuAccounting
 
 
-
 @dataclass
 class Probe:
     """The sensors for a run and what each source said about this machine."""
