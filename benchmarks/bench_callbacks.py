@@ -26,14 +26,11 @@ is met.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _report import child_json, print_rows
 
 CHILD = Path(__file__).resolve().parent / "_callbacks_child.py"
 FRAMEWORKS = {"Hugging Face Trainer": "hf", "Lightning": "lightning", "Keras 3 (torch)": "keras"}
@@ -42,17 +39,11 @@ TARGET_STEP_S = 1e-3
 
 def measure(framework: str, steps: int, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-        proc = subprocess.run(
-            [sys.executable, str(CHILD), framework, tmp, str(steps), str(repeats)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1800,
+        return child_json(
+            [str(CHILD), framework, tmp, str(steps), str(repeats)],
+            env={"OMP_NUM_THREADS": "1"},
+            timeout_s=1800,
         )
-        if proc.returncode != 0:
-            raise SystemExit(proc.stderr[-3000:])
-        return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -73,9 +64,7 @@ def main() -> int:
             (name, "wall-clock difference per step", "-", f"{diff * 1e6:+.0f} us",
              f"(start, end left out; fit {r['wall_without_s']:.2f} s -> {r['wall_with_s']:.2f} s)"),
         ]  # fmt: skip
-    width = [max(len(str(row[i])) for row in rows) for i in range(5)]
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, width)).rstrip())
+    print_rows(rows)
     return 0 if ok else 1
 
 

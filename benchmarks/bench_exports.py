@@ -21,16 +21,12 @@ Prints one table (figure, target, measured, verdict). Exit status 0 when every t
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _report import child_json, print_rows
 
 IDLE = textwrap.dedent(
     """
@@ -86,13 +82,7 @@ LOG = textwrap.dedent(
 
 
 def _child(code: str, *args: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=900
-    )
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return child_json(["-c", code, *args])
 
 
 def main() -> int:
@@ -129,9 +119,7 @@ def main() -> int:
             ("load_records of them", "-", f"{r['load_s'] * 1e3:.0f} ms", "",
              f"({r['loaded']} records)")
         )  # fmt: skip
-    width = [max(len(str(row[i])) for row in rows) for i in range(5)]
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, width)).rstrip())
+    print_rows(rows)
     return 0 if ok else 1
 
 

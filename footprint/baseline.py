@@ -21,6 +21,7 @@ from footprint.comparison import (
     Repeat,
     Side,
     filter_text,
+    matches,
     repeat_of,
     side_from_records,
 )
@@ -126,7 +127,7 @@ def load_baseline(
     repeats = []
     try:
         for item in doc["repeats"]:
-            if not _matches(item, filters):
+            if not matches(item, None, filters):  # tags: applied at export
                 continue
             figures = item
             if phase is not None:
@@ -163,11 +164,3 @@ def load_baseline(
         raise CompareError(f"{label}: no repeat matches {filter_text(filters)}{where}")
     directions = {str(k): bool(v) for k, v in (doc.get("metric_directions") or {}).items()}
     return Side(label, per, phase, tuple(repeats), (), directions)
-
-
-def _matches(item: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
-    for key in ("task", "model", "variant"):
-        if filters.get(key) is not None and item.get(key) != filters[key]:
-            return False
-    # tags were applied at export (the file's filters); a repeat keeps no tags of its own
-    return True

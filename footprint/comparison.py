@@ -174,14 +174,16 @@ class Side:
         return (f"{r.task} " if r.task is not None else "") + what
 
 
-def _matches(r: RunRecord, filters: Mapping[str, Any]) -> bool:
+def matches(
+    fields: Mapping[str, Any], tags: Mapping[str, str] | None, filters: Mapping[str, Any]
+) -> bool:
+    """Whether a run (its task/model/variant ``fields`` and ``tags``) passes ``filters``; tags
+    are not checked where there are none to check (a baseline file's repeats: they were applied
+    at its export)."""
     for key in ("task", "model", "variant"):
-        if filters.get(key) is not None and getattr(r, key) != filters[key]:
+        if filters.get(key) is not None and fields.get(key) != filters[key]:
             return False
-    for k, v in (filters.get("tags") or {}).items():
-        if r.tags.get(k) != v:
-            return False
-    return True
+    return tags is None or all(tags.get(k) == v for k, v in (filters.get("tags") or {}).items())
 
 
 def filter_text(filters: Mapping[str, Any]) -> str:
@@ -203,7 +205,10 @@ def side_from_records(
     when they were measured on different setups."""
     filters = dict(filters or {})
     runs = [as_record(r) for r in records]
-    matching = [r for r in runs if _matches(r, filters)]
+    matching = [
+        r for r in runs
+        if matches({"task": r.task, "model": r.model, "variant": r.variant}, r.tags, filters)
+    ]  # fmt: skip
     if not matching:
         raise CompareError(f"{label}: no run matches {filter_text(filters)}")
     notes = []
@@ -227,11 +232,10 @@ def side_from_records(
             f"{label}: its runs are of {len(workloads)} workloads ({shown}): choose one with "
             "--task/--model/--variant/--tag"
         )
-    setups = {repr(sorted(r.setup.items())) for r in repeats}
-    if len(setups) > 1:
-        diff = setup_differences(repeats[0].setup, next(
-            r.setup for r in repeats if repr(sorted(r.setup.items())) != repr(
-                sorted(repeats[0].setup.items()))))  # fmt: skip
+    diff = next(
+        (d for r in repeats[1:] if (d := setup_differences(repeats[0].setup, r.setup))), None
+    )
+    if diff:
         raise CompareError(
             f"{label}: its runs were measured on different setups ({'; '.join(diff)}): "
             "compare runs of one machine and method"

@@ -666,13 +666,13 @@ class Run:
         assert self._start is not None
         now = self._now()
         mine = [p for p in self._phases if phase in (p.name, p.path)]
-        closed = [p for p in mine if p.end is not None]
+        closed = [(p.start, p.end) for p in mine if p.end is not None]
         open_ = [p for p in mine if p.end is None]
         spent = sum(energies(self._start, now))
         try:
             pred = fc.predict(
-                [sum(energies(p.start, p.end)) for p in closed if p.end is not None],
-                [p.end.t - p.start.t for p in closed if p.end is not None],
+                [sum(energies(start, end)) for start, end in closed],
+                [end.t - start.t for start, end in closed],
                 total,
                 spent_j=spent,
                 open_energy_j=sum(energies(open_[-1].start, now)) if open_ else None,

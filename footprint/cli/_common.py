@@ -212,6 +212,20 @@ StarsOption = Annotated[
     ),
 ]
 
+
+def parse_tags(values: list[str] | None) -> dict[str, str]:
+    """``--tag KEY=VALUE`` options (repeatable) as a dict; a UsageError for any other shape."""
+    from footprint.errors import UsageError
+
+    tags = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag must be KEY=VALUE, got {item!r}")
+        tags[key] = value
+    return tags
+
+
 #: what --format takes on a command that prints a table
 TABLE_FORMATS = ("table", "json", "csv", "markdown")
 
@@ -240,11 +254,14 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Replace the --out fi
 
 @contextlib.contextmanager
 def output_to(out: Any, force: bool) -> Iterator[None]:
-    """Send what the command prints to ``out`` (a file; None: the terminal). A file that exists
-    is refused before any work unless ``force``; it is written whole, atomically, at the end."""
+    """Send what the command prints to ``out`` (a file; None: the terminal). Refused before any
+    work: a directory, a file that exists (unless ``force``), a folder that cannot be written
+    (made now and a file tried in it: permission bits alone say nothing for root). The file is
+    written whole, atomically, at the end."""
     if out is None:
         yield
         return
+    import tempfile
     from pathlib import Path
 
     from footprint.errors import UsageError
@@ -258,9 +275,17 @@ def output_to(out: Any, force: bool) -> Iterator[None]:
             f"-o/--out {str(target)!r} already exists: pass --force to replace it, or choose "
             "another file"
         )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"-o/--out {str(target)!r} cannot be written ({exc.strerror or exc}): choose another "
+            "file"
+        ) from exc
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         yield
-    target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, buf.getvalue())
     print(literal(f"footprint: wrote {target}"), file=sys.stderr)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +24,7 @@ from footprint.cli._common import (
     WideOption,
     check_format,
     output_to,
+    parse_tags,
     print_table,
 )
 from footprint.formatting import (
@@ -57,18 +57,6 @@ SetupOption = Annotated[
         "(the output says so loudly).",
     ),
 ]
-
-
-def _tags(values: list[str] | None) -> dict[str, str]:
-    from footprint.errors import UsageError
-
-    out = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--tag takes KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
 
 
 def parse_fraction(text: str, option: str, *, percent_only_above_one: bool = True) -> float:
@@ -120,31 +108,6 @@ def input_errors() -> Iterator[None]:
         raise
     except (FootprintError, ValueError, OSError) as exc:
         raise UsageError(str(exc) or type(exc).__name__) from exc
-
-
-def check_writable(out: Any, force: bool) -> None:
-    """Refuse, before any work, an --out that could not be written (its folder is made now and
-    a file tried in it: permission bits alone say nothing for root)."""
-    import tempfile
-
-    from footprint.errors import UsageError
-
-    if out is None:
-        return
-    target = Path(out)
-    if target.is_dir():
-        raise UsageError(f"-o/--out {str(target)!r} is a directory: give a file name")
-    if target.exists() and not force:
-        raise UsageError(f"-o/--out {str(target)!r} already exists: pass --force to replace it")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=target.parent):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"-o/--out {str(target)!r} cannot be written ({exc.strerror or exc}): choose another "
-            "file"
-        ) from exc
 
 
 def _value(name: str, x: float | None, digits: int = 4) -> str:
@@ -271,40 +234,38 @@ def register(app: typer.Typer) -> None:
         from footprint.comparison import compare
 
         check_format(format)
-        with input_errors():
-            check_writable(out, force)
+        with input_errors(), output_to(out, force):
             result = compare(
                 a, b, per=per, phase=phase, task=task, model=model, variant=variant,
-                tags=_tags(tag), metrics=metric, store=store,
+                tags=parse_tags(tag), metrics=metric, store=store,
                 allow_different_setup=allow_different_setup,
             )  # fmt: skip
-            with output_to(out, force):
-                rows = _compare_rows(result)
-                if format == "json":
-                    print(json.dumps(result.to_dict(), indent=2))
-                elif format == "csv":
-                    from footprint.formatting import csv_text
+            rows = _compare_rows(result)
+            if format == "json":
+                print(json.dumps(result.to_dict(), indent=2))
+            elif format == "csv":
+                from footprint.formatting import csv_text
 
-                    columns = ["figure", "unit", "a_n", "a_mean", "a_ci_low", "a_ci_high", "b_n",
-                               "b_mean", "b_ci_low", "b_ci_high", "ratio", "ratio_ci_low",
-                               "ratio_ci_high", "difference", "difference_ci_low",
-                               "difference_ci_high", "p_value", "verdict"]  # fmt: skip
-                    print(csv_text(columns, [_csv_row(f) for f in result.figures]))
-                elif format == "markdown":
-                    print(md_text(_sides_line(result)) + "\n")
-                    print(markdown_table(COMPARE_HEADERS, rows, _notes(result)))
-                else:
-                    print(literal(_sides_line(result)))
-                    print_table(
-                        "B against A",
-                        COMPARE_HEADERS,
-                        rows,
-                        left={"figure", "verdict"},
-                        drop_order=["p (Welch)"],
-                        wide=wide,
-                        fold={"A (± 95 %)", "B (± 95 %)", "B/A or B-A (95 % CI)"},
-                        notes=_notes(result),
-                    )
+                columns = ["figure", "unit", "a_n", "a_mean", "a_ci_low", "a_ci_high", "b_n",
+                           "b_mean", "b_ci_low", "b_ci_high", "ratio", "ratio_ci_low",
+                           "ratio_ci_high", "difference", "difference_ci_low",
+                           "difference_ci_high", "p_value", "verdict"]  # fmt: skip
+                print(csv_text(columns, [_csv_row(f) for f in result.figures]))
+            elif format == "markdown":
+                print(md_text(_sides_line(result)) + "\n")
+                print(markdown_table(COMPARE_HEADERS, rows, _notes(result)))
+            else:
+                print(literal(_sides_line(result)))
+                print_table(
+                    "B against A",
+                    COMPARE_HEADERS,
+                    rows,
+                    left={"figure", "verdict"},
+                    drop_order=["p (Welch)"],
+                    wide=wide,
+                    fold={"A (± 95 %)", "B (± 95 %)", "B/A or B-A (95 % CI)"},
+                    notes=_notes(result),
+                )
         return 0
 
     @app.command(
@@ -373,8 +334,7 @@ def register(app: typer.Typer) -> None:
         drop = parse_drop(max_drop) if max_drop is not None else None
         if (metric is None) != (drop is None):
             raise UsageError("--metric and --max-drop go together: give both, or neither")
-        with input_errors():
-            check_writable(out, force)
+        with input_errors(), output_to(out, force):
             from footprint.cli._common import reading_store
 
             candidate: Any = _mlflow_side(mlflow, experiment, store, per, phase, task, model,
@@ -383,18 +343,17 @@ def register(app: typer.Typer) -> None:
                 candidate = str(reading_store(store).path)
             result = compare(
                 baseline, candidate, per=per, phase=phase, task=task, model=model,
-                variant=variant, tags=_tags(tag), allow_different_setup=allow_different_setup,
+                variant=variant, tags=parse_tags(tag), allow_different_setup=allow_different_setup,
             ).check(
                 limit, metric=metric, max_drop=None if drop is None else drop[0],
                 relative_drop=bool(drop and drop[1]), higher_is_better=higher_is_better,
             )  # fmt: skip
-            with output_to(out, force):
-                if format == "json":
-                    print(json.dumps(result.to_dict(), indent=2))
-                elif format == "markdown":
-                    print(check_markdown(result))
-                else:
-                    _check_table(result, wide)
+            if format == "json":
+                print(json.dumps(result.to_dict(), indent=2))
+            elif format == "markdown":
+                print(check_markdown(result))
+            else:
+                _check_table(result, wide)
         return result.exit_code(inconclusive)
 
     register_baseline(app)
@@ -419,7 +378,7 @@ def _mlflow_side(
     if records is None:
         return None
     label = f"MLflow {', '.join(experiments)}" if experiments else "MLflow"
-    filters = {"task": task, "model": model, "variant": variant, "tags": _tags(tag)}
+    filters = {"task": task, "model": model, "variant": variant, "tags": parse_tags(tag)}
     return side_from_records(records, label, per=per, phase=phase, filters=filters)
 
 
@@ -523,15 +482,13 @@ def register_baseline(app: typer.Typer) -> None:
         from footprint.baseline import export_baseline
         from footprint.cli._common import mlflow_records, reading_store
 
-        with input_errors():
-            check_writable(out, force)
+        with input_errors(), output_to(out, force):
             records = mlflow_records(mlflow, experiment, store)
             if records is None:
                 records = reading_store(store).records()
             doc = export_baseline(records, per=per, task=task, model=model, variant=variant,
-                                  tags=_tags(tag))  # fmt: skip
-            with output_to(out, force):
-                print(json.dumps(doc, indent=2))
+                                  tags=parse_tags(tag))  # fmt: skip
+            print(json.dumps(doc, indent=2))
         return 0
 
     app.add_typer(baseline_app, name="baseline")

@@ -15,7 +15,14 @@ from typing import Annotated
 
 import typer
 
-from footprint.cli._common import StoreOption, fmt_duration, fmt_emissions, fmt_kwh, literal
+from footprint.cli._common import (
+    StoreOption,
+    fmt_duration,
+    fmt_emissions,
+    fmt_kwh,
+    literal,
+    parse_tags,
+)
 
 
 def summary_line(run, rec=None, where: str | None = None) -> str:
@@ -238,14 +245,8 @@ def register(app: typer.Typer) -> None:
         ] = "127.0.0.1",
     ) -> int:
         import footprint
-        from footprint.errors import UsageError
 
-        tags = {}
-        for item in tag or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"--tag must be KEY=VALUE, got {item!r}")
-            tags[key] = value
+        tags = parse_tags(tag)
         counts = _pairs("--count", count, "UNIT=N, e.g. --count queries=1000")
         metrics = _pairs("--metric", metric, "NAME=VALUE, e.g. --metric accuracy=0.91")
         if record_command:

@@ -241,3 +241,14 @@ def test_the_python_api_is_what_a_test_asserts_on(stores):
     with pytest.raises(CompareError, match="workloads"):
         mixed = Store(base).records() + [r.replace(variant="int8") for r in Store(worse).records()]
         footprint.compare(mixed, same, per="queries")
+
+
+def test_a_side_measured_on_two_setups_is_refused(tmp_path):
+    mixed = tmp_path / "mixed"
+    workload(mixed, 1.0, 3, seed=1)
+    workload(mixed, 1.0, 3, seed=2, measured=False)
+    with pytest.raises(
+        CompareError,
+        match=r"measured on different setups .*gpu\[0\] was (measured|estimated) vs",
+    ):
+        footprint.compare(mixed, mixed, per="queries")
